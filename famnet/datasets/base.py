@@ -1,0 +1,215 @@
+"""The manifest schema every dataset adapter produces, and the checks they share.
+
+One row per micro-expression sample. ``frames_dir`` / ``frame_pattern`` locate frame number ``n``
+as ``Path(frames_dir) / frame_pattern.format(n)``. ``apex`` is empty where the dataset gives none
+(SMIC, CASME II's "/"): ``apex_source`` is then ``estimated`` and preprocessing estimates it.
+``aus`` is empty where the AUs are unknown (SMIC, "?"); such samples are masked out of the AU task.
+``fixes`` names any documented annotation fix applied to the row (docs/annotations.md).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from famnet.aus import AUParseError, normalise_aus
+
+MANIFEST_COLUMNS = [
+    "dataset", "subject", "sample", "frames_dir", "frame_pattern", "onset", "apex", "offset",
+    "n_frames", "emotion", "aus", "apex_source", "fixes",
+]
+APEX_SOURCES = ("annotated", "fixed", "estimated")
+
+
+class DatasetError(ValueError):
+    """Bad dataset input; the message names the dataset, subject and sample where they are known."""
+
+    def __init__(self, dataset: str, message: str, subject: str | None = None, sample: str | None = None):
+        where = f"dataset {dataset!r}"
+        if subject is not None:
+            where += f", subject {subject!r}"
+        if sample is not None:
+            where += f", sample {sample!r}"
+        super().__init__(f"{where}: {message}")
+        self.dataset, self.subject, self.sample = dataset, subject, sample
+
+
+def read_sheet(path, dataset: str, required: list[str], sheet_name=0, header_row: int | None = 0,
+               header_first_cell: str | None = None) -> pd.DataFrame:
+    """Read an annotation sheet as text cells, failing with the dataset named.
+
+    ``header_first_cell`` finds the header row by its first cell (SAMM's notes above the header);
+    otherwise ``header_row`` (0-based) is used.
+    """
+    path = Path(path) if path is not None else None
+    if path is None or not path.is_file():
+        raise DatasetError(dataset, f"annotation sheet {path} does not exist")
+    try:
+        raw = pd.read_excel(path, sheet_name=sheet_name, header=None, dtype=object)
+    except Exception as exc:  # openpyxl raises many types for a corrupt or wrong file
+        raise DatasetError(dataset, f"cannot read annotation sheet {path} (sheet {sheet_name!r}): {exc}") from exc
+    if header_first_cell is not None:
+        first = raw.iloc[:, 0].astype(str).str.strip()
+        hits = first.index[first == header_first_cell]
+        if len(hits) == 0:
+            raise DatasetError(dataset, f"annotation sheet {path}: no header row starting with {header_first_cell!r}")
+        header_row = int(hits[0])
+    header = [str(c).strip() if not pd.isna(c) else f"blank_{i}" for i, c in enumerate(raw.iloc[header_row])]
+    table = raw.iloc[header_row + 1:].copy()
+    table.columns = header
+    table = table.dropna(how="all").reset_index(drop=True)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DatasetError(dataset, f"annotation sheet {path} lacks columns {missing}; found {header}")
+    return table
+
+
+def as_frame_number(value, dataset: str, subject: str, sample: str, column: str) -> int | None:
+    """An integer frame number, None for an unknown apex ('/'), or a DatasetError."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value in ("/", "", "-"):
+            return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DatasetError(dataset, f"{column} is {value!r}, not a frame number", subject, sample) from None
+    if pd.isna(number) or number != int(number) or number < 0:
+        raise DatasetError(dataset, f"{column} is {value!r}, not a frame number", subject, sample)
+    return int(number)
+
+
+def subject_digits(value, dataset: str, width: int) -> str:
+    """'01', 1, 1.0 -> zero-padded digits; text like 'sub01' is rejected with the dataset named."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.0)?", text):
+        return f"{int(float(text)):0{width}d}"
+    raise DatasetError(dataset, f"subject {value!r} is not a subject number")
+
+
+def list_frame_numbers(frames_dir: Path, pattern: str) -> set[int]:
+    """Frame numbers present in a folder for a pattern such as 'img{}.jpg' or '006_{:05d}.jpg'."""
+    prefix, rest = pattern.split("{", 1)
+    suffix = rest.split("}", 1)[1]
+    numbers = set()
+    for name in (p.name for p in frames_dir.iterdir()):
+        if name.startswith(prefix) and name.endswith(suffix):
+            middle = name[len(prefix):len(name) - len(suffix)]
+            if middle.isdigit():
+                numbers.add(int(middle))
+    return numbers
+
+
+def make_row(dataset: str, subject: str, sample: str, frames_dir: Path, frame_pattern: str,
+             onset: int, apex: int | None, offset: int, emotion: str, aus: str,
+             apex_source: str | None = None, fixes: str = "") -> dict:
+    if apex_source is None:
+        apex_source = "annotated" if apex is not None else "estimated"
+    return {
+        "dataset": dataset, "subject": f"{dataset}/{subject}", "sample": sample,
+        "frames_dir": str(frames_dir), "frame_pattern": frame_pattern,
+        "onset": onset, "apex": apex, "offset": offset, "n_frames": offset - onset + 1,
+        "emotion": str(emotion).strip().lower(), "aus": aus, "apex_source": apex_source, "fixes": fixes,
+    }
+
+
+def validate_manifest(manifest: pd.DataFrame, dataset: str, check_frames: bool = True) -> None:
+    """Every row: unique id, onset <= apex <= offset, the folder and every frame onset..offset exist."""
+    if manifest.empty:
+        raise DatasetError(dataset, "no samples found")
+    duplicated = manifest[manifest.duplicated(["subject", "sample"], keep=False)]
+    if not duplicated.empty:
+        row = duplicated.iloc[0]
+        raise DatasetError(dataset, f"duplicate sample id ({len(duplicated)} rows share it)",
+                           row.subject, row["sample"])
+    for row in manifest.itertuples(index=False):
+        if not row.onset <= row.offset:
+            raise DatasetError(dataset, f"onset {row.onset} is after offset {row.offset}", row.subject, row.sample)
+        if not pd.isna(row.apex) and not row.onset <= row.apex <= row.offset:
+            raise DatasetError(dataset, f"apex {row.apex} is outside [onset {row.onset}, offset {row.offset}]",
+                               row.subject, row.sample)
+        if row.apex_source not in APEX_SOURCES:
+            raise DatasetError(dataset, f"apex_source {row.apex_source!r} not in {APEX_SOURCES}", row.subject, row.sample)
+        if check_frames:
+            _check_frames(row, dataset)
+
+
+def _check_frames(row, dataset: str) -> None:
+    frames_dir = Path(row.frames_dir)
+    if not frames_dir.is_dir():
+        raise DatasetError(dataset, f"frame folder {frames_dir} does not exist", row.subject, row.sample)
+    present = list_frame_numbers(frames_dir, row.frame_pattern)
+    missing = [n for n in range(row.onset, row.offset + 1) if n not in present]
+    if missing:
+        first = frames_dir / row.frame_pattern.format(missing[0])
+        raise DatasetError(dataset, f"{len(missing)} frame file(s) missing between onset {row.onset} and offset "
+                                    f"{row.offset}, first {first}", row.subject, row.sample)
+
+
+def to_manifest(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    for column in ("onset", "apex", "offset", "n_frames"):
+        frame[column] = frame[column].astype("Int64")
+    return frame.sort_values(["subject", "sample"], kind="stable").reset_index(drop=True)
+
+
+def clamp_offset_to_last_frame(row: dict) -> dict:
+    """Documented fix: an offset past the clip's last frame is clamped to that frame.
+
+    CASME II has one such row; the fix applies only when every frame from onset to the last one
+    exists and the apex (if any) is still inside, so a genuinely broken clip still fails validation.
+    """
+    frames_dir = Path(row["frames_dir"])
+    if not frames_dir.is_dir():
+        return row
+    present = list_frame_numbers(frames_dir, row["frame_pattern"])
+    if row["offset"] in present or not present:
+        return row
+    last = max(present)
+    apex_ok = row["apex"] is None or row["apex"] <= last
+    contiguous = all(n in present for n in range(row["onset"], last + 1))
+    if row["onset"] <= last < row["offset"] and apex_ok and contiguous:
+        note = f"offset {row['offset']} past last frame {last}: clamped"
+        row = {**row, "offset": last, "n_frames": last - row["onset"] + 1,
+               "fixes": "; ".join(f for f in (row["fixes"], note) if f)}
+    return row
+
+
+def detect_pattern(frames_dir: Path, frame: int, candidates: list[str]) -> str:
+    """The first candidate pattern whose file for `frame` exists; the first candidate if none does
+    (validation then reports the missing frame with its full path)."""
+    for pattern in candidates:
+        if (frames_dir / pattern.format(frame)).is_file():
+            return pattern
+    return candidates[0]
+
+
+def rows_from_sheet(dataset: str, sheet: pd.DataFrame, columns: dict[str, str], subject_of, locate,
+                    sample_of=None) -> pd.DataFrame:
+    """The loop shared by the sheet-based adapters.
+
+    ``columns`` maps onset/apex/offset/aus/emotion/filename to the sheet's column names;
+    ``subject_of(cell)`` gives the dataset's own subject id; ``locate(subject, filename, cell)``
+    gives ``(frames_dir, candidate frame patterns)``; ``sample_of(filename, onset)`` the sample id
+    (default: the filename).
+    """
+    rows = []
+    for cell in sheet.to_dict("records"):
+        subject = subject_of(cell)
+        filename = str(cell[columns["filename"]]).strip()
+        frames = {key: as_frame_number(cell[columns[key]], dataset, subject, filename, columns[key])
+                  for key in ("onset", "apex", "offset")}
+        if frames["onset"] is None or frames["offset"] is None:
+            raise DatasetError(dataset, "onset or offset frame missing", subject, filename)
+        sample = sample_of(filename, frames["onset"]) if sample_of else filename
+        try:
+            aus = normalise_aus(cell[columns["aus"]])
+        except AUParseError as exc:
+            raise DatasetError(dataset, str(exc), subject, sample) from None
+        frames_dir, patterns = locate(subject, filename, cell)
+        row = make_row(dataset, subject, sample, frames_dir, detect_pattern(frames_dir, frames["onset"], patterns),
+                       frames["onset"], frames["apex"], frames["offset"], cell[columns["emotion"]], aus)
+        rows.append(clamp_offset_to_last_frame(row))
+    return to_manifest(rows)

@@ -1,0 +1,21 @@
+"""CASME II: ``<root>/subNN/<Filename>/img<N>.jpg`` (or the cropped release's ``reg_img<N>.jpg``)
+and the coding sheet (first sheet, header on row 1, two blank columns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from famnet.datasets.base import read_sheet, rows_from_sheet, subject_digits
+
+COLUMNS = {"filename": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
+           "aus": "Action Units", "emotion": "Estimated Emotion"}
+PATTERNS = ["img{}.jpg", "reg_img{}.jpg"]
+
+
+def load(dataset: str, root, annotation):
+    sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name=0, header_row=0)
+    return rows_from_sheet(
+        dataset, sheet, COLUMNS,
+        subject_of=lambda cell: "sub" + subject_digits(cell["Subject"], dataset, width=2),
+        locate=lambda subject, filename, cell: (Path(root) / subject / filename, PATTERNS),
+    )

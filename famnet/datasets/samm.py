@@ -1,0 +1,25 @@
+"""SAMM: ``<root>/<NNN>/<Filename>/<NNN>_<frame, 5 or 4 digits>.jpg`` and the FACS code sheet
+(sheet ``MICRO_ONLY``; 13 note rows above the header, which is found by its first cell)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from famnet.datasets.base import read_sheet, rows_from_sheet, subject_digits
+
+COLUMNS = {"filename": "Filename", "onset": "Onset Frame", "apex": "Apex Frame", "offset": "Offset Frame",
+           "aus": "Action Units", "emotion": "Estimated Emotion"}
+
+
+def _locate(root, subject, filename, cell):
+    return Path(root) / subject / filename, [f"{subject}_{{:05d}}.jpg", f"{subject}_{{:04d}}.jpg"]
+
+
+def load(dataset: str, root, annotation):
+    sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name="MICRO_ONLY",
+                       header_first_cell="Subject")
+    return rows_from_sheet(
+        dataset, sheet, COLUMNS,
+        subject_of=lambda cell: subject_digits(cell["Subject"], dataset, width=3),
+        locate=lambda subject, filename, cell: _locate(root, subject, filename, cell),
+    )
