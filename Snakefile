@@ -1,0 +1,24 @@
+# FAMNet micro-expression pipeline. Main job: `snakemake --cores 8` (rule all), or name a target,
+# e.g. `snakemake --cores 8 results/protocols/megc2019.csv`. Configure in config/config.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+configfile: "config/config.yaml"
+
+from famnet.config import ConfigError, validate_config
+
+try:
+    validate_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
+    default_target: True

@@ -1,0 +1,3 @@
+from famnet.cli import main
+import sys
+sys.exit(main())

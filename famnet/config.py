@@ -1,0 +1,88 @@
+"""Load and validate config/config.yaml against workflow/schemas/config.schema.yaml.
+
+Errors name the offending key (``datasets.casme2.root``) so that a typo never silently becomes a
+default. The Snakefile calls :func:`validate_config` on the merged config it loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The config does not match the schema or refers to something it does not define."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Raise ConfigError for the first schema violation or dangling reference; return config."""
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if errors:
+        error = errors[0]
+        message = error.message
+        if error.validator == "additionalProperties":
+            message = f"unknown key: {message}"
+        raise ConfigError(f"config error at {_key_path(error)}: {message}")
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    datasets = config.get("datasets", {})
+    synthetic = config.get("synthetic", {}) or {}
+    protocols = config.get("protocols", {})
+    for name, spec in datasets.items():
+        if "synthetic" in spec and spec["synthetic"] not in synthetic:
+            raise ConfigError(f"config error at datasets.{name}.synthetic: no synthetic entry named "
+                              f"{spec['synthetic']!r} (defined: {sorted(synthetic)})")
+        if spec["format"] != "smic" and not spec.get("annotation"):
+            raise ConfigError(f"config error at datasets.{name}.annotation: format {spec['format']} needs "
+                              f"its annotation sheet")
+        if "synthetic" in spec and spec["format"] not in synthetic[spec["synthetic"]].get("formats", []):
+            raise ConfigError(f"config error at datasets.{name}.format: synthetic entry {spec['synthetic']!r} "
+                              f"does not generate format {spec['format']}")
+    for name in config["run"]["protocols"]:
+        if name not in protocols:
+            raise ConfigError(f"config error at run.protocols: no protocol named {name!r} "
+                              f"(defined: {sorted(protocols)})")
+        missing_datasets(config, name, raise_error=True)
+
+
+def missing_datasets(config: dict, protocol: str, raise_error: bool = False) -> list[str]:
+    """Datasets a protocol needs that the config does not define."""
+    missing = [d for d in config["protocols"][protocol]["datasets"] if d not in config["datasets"]]
+    if missing and raise_error:
+        raise ConfigError(f"config error at protocols.{protocol}.datasets: {missing} not defined under datasets; "
+                          f"point them at your copies (docs/datasets.md) or remove {protocol!r} from run.protocols")
+    return missing
+
+
+def _deep_update(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(*paths) -> dict:
+    """Merge YAML files left to right as Snakemake merges --configfile (nested keys update) and validate."""
+    merged: dict = {}
+    for path in paths:
+        _deep_update(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return validate_config(merged)

@@ -1,0 +1,110 @@
+"""Protocols: which samples of which datasets, under which class map, and the LOSO fold table.
+
+A protocol (config ``protocols.<name>``) lists datasets and a class map (class -> dataset emotion
+words). Samples whose emotion is in no class are left out and counted in the build report, never
+silently. ``sample_list: megc2019`` restricts the protocol to the official composite list. Every
+remaining sample's ``fold`` is the index of its own subject: fold k holds out subject k.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+PROTOCOL_COLUMNS = ["dataset", "subject", "sample", "emotion", "class", "label", "fold", "aus", "onset", "apex",
+                    "offset", "apex_source", "frames_dir", "frame_pattern"]
+
+
+class ProtocolError(ValueError):
+    """A protocol cannot be built as specified (names the protocol)."""
+
+
+def load_sample_list(name: str) -> pd.DataFrame:
+    """A built-in sample list (famnet/protocol_data/<name>.csv): format, subject, sample, class."""
+    try:
+        with resources.files("famnet.protocol_data").joinpath(f"{name}.csv").open() as handle:
+            return pd.read_csv(handle, dtype=str)
+    except FileNotFoundError:
+        raise ProtocolError(f"no built-in sample list named {name!r}") from None
+
+
+def _emotion_to_class(protocol: str, classes: dict[str, list[str]]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for class_name, words in classes.items():
+        for word in words:
+            if word in mapping:
+                raise ProtocolError(f"protocol {protocol!r}: emotion {word!r} is in classes {mapping[word]!r} "
+                                    f"and {class_name!r}")
+            mapping[word] = class_name
+    return mapping
+
+
+def _restrict_to_list(protocol: str, table: pd.DataFrame, listed: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    """Keep the listed samples; every listed sample must be present, with the listed class."""
+    table = table.assign(_format=table["dataset"].map(formats), _local=table["subject"].str.split("/", n=1).str[1])
+    merged = table.merge(listed.rename(columns={"class": "_listed_class"}), how="inner",
+                         left_on=["_format", "_local", "sample"], right_on=["format", "subject", "sample"],
+                         suffixes=("", "_list"))
+    wanted = listed[listed["format"].isin(set(formats.values()))]
+    if len(merged) != len(wanted):
+        found = set(zip(merged["_format"], merged["_local"], merged["sample"]))
+        absent = [t for t in zip(wanted["format"], wanted["subject"], wanted["sample"]) if t not in found]
+        raise ProtocolError(f"protocol {protocol!r}: {len(absent)} listed sample(s) missing from the manifests, "
+                            f"first: dataset format {absent[0][0]}, subject {absent[0][1]}, sample {absent[0][2]}")
+    wrong = merged[merged["class"] != merged["_listed_class"]]
+    if not wrong.empty:
+        row = wrong.iloc[0]
+        raise ProtocolError(f"protocol {protocol!r}: dataset {row.dataset!r}, subject {row.subject!r}, sample "
+                            f"{row['sample']!r} has emotion {row.emotion!r} -> class {row['class']!r}, but the "
+                            f"list says {row._listed_class!r}")
+    return merged[table.columns.drop(["_format", "_local"])]
+
+
+def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], formats: dict[str, str],
+                   real: bool) -> tuple[pd.DataFrame, dict]:
+    """Return (protocol table, report). ``formats`` maps dataset name -> adapter format; ``real`` is
+    True when no dataset is synthetic, in which case ``spec['expected']`` counts are asserted."""
+    missing = [d for d in spec["datasets"] if d not in manifests]
+    if missing:
+        raise ProtocolError(f"protocol {name!r}: no manifest for datasets {missing}")
+    classes = list(spec["classes"])
+    to_class = _emotion_to_class(name, spec["classes"])
+    table = pd.concat([manifests[d] for d in spec["datasets"]], ignore_index=True)
+    table["class"] = table["emotion"].map(to_class)
+    left_out = table[table["class"].isna()]
+    table = table[table["class"].notna()].copy()
+    if spec.get("sample_list"):
+        table = _restrict_to_list(name, table, load_sample_list(spec["sample_list"]),
+                                  {d: formats[d] for d in spec["datasets"]})
+    if table.empty:
+        raise ProtocolError(f"protocol {name!r}: no sample of {spec['datasets']} has an emotion in {classes}")
+    table["label"] = table["class"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    subjects = sorted(table["subject"].unique())
+    table["fold"] = table["subject"].map({s: i for i, s in enumerate(subjects)}).astype(int)
+    table = table.sort_values(["fold", "dataset", "sample"], kind="stable")[PROTOCOL_COLUMNS].reset_index(drop=True)
+    report = {
+        "protocol": name, "datasets": spec["datasets"], "classes": classes, "real_data": real,
+        "samples": len(table), "subjects": len(subjects), "folds": len(subjects),
+        "per_class": {c: int((table["class"] == c).sum()) for c in classes},
+        "per_dataset": {d: int((table["dataset"] == d).sum()) for d in spec["datasets"]},
+        "left_out_by_emotion": {str(k): int(v) for k, v in left_out["emotion"].value_counts().sort_index().items()},
+        "sample_list": spec.get("sample_list"),
+    }
+    if real and spec.get("expected"):
+        check_expected(name, report, spec["expected"])
+    return table, report
+
+
+def check_expected(name: str, report: dict, expected: dict) -> None:
+    """Assert the published counts of a protocol built from real data."""
+    problems = []
+    for key in ("samples", "subjects"):
+        if key in expected and expected[key] != report[key]:
+            problems.append(f"{key} {report[key]} != expected {expected[key]}")
+    for class_name, count in expected.get("classes", {}).items():
+        if report["per_class"].get(class_name) != count:
+            problems.append(f"class {class_name} {report['per_class'].get(class_name)} != expected {count}")
+    if problems:
+        raise ProtocolError(f"protocol {name!r} built from real data does not match its published counts: "
+                            + "; ".join(problems))
