@@ -41,7 +41,8 @@ import famnet, preprocess
 here = pathlib.Path(sys.argv[1]).resolve()
 sys.exit(0 if all(pathlib.Path(m.__file__).resolve().parent.parent == here for m in (famnet, preprocess)) else 1)'
   if ! (cd / && "$venv/bin/python" -c "$check" "$repo" 2>/dev/null); then
-    "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$repo" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$repo" \
+      2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) >&2
   fi
   flock -u 9
 }

@@ -16,7 +16,7 @@ quiet "${pip[@]}" install -q -r "$repo/requirements.txt" -c "$repo/requirements.
 quiet "${pip[@]}" install -q --no-deps -r "$repo/requirements-nodeps.txt"
 
 # Fail now, not in the middle of a run, if a component the pipeline needs is missing.
-"$venv/bin/python" - <<'PY'
+"$venv/bin/python" -W ignore::UserWarning - <<'PY'
 import cv2
 assert hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create"), \
     "OpenCV without contrib's DualTVL1: another OpenCV package replaced opencv-contrib-python-headless"

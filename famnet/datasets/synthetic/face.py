@@ -8,6 +8,7 @@ so the AU anchors sit where a landmark detector will later find them.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -18,8 +19,11 @@ import numpy as np
 def base_face() -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 image, (68, 2) float32 landmarks) of the identity photograph."""
     import dlib
-    import face_recognition_models
     from skimage import data
+
+    with warnings.catch_warnings():  # it imports pkg_resources, which warns on every import
+        warnings.simplefilter("ignore", UserWarning)
+        import face_recognition_models
 
     image = np.ascontiguousarray(data.astronaut())
     detector = dlib.get_frontal_face_detector()

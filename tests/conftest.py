@@ -1,0 +1,41 @@
+"""Shared fixtures: one tiny synthetic copy of every dataset layout, generated once per session."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from famnet.datasets import build_manifest
+from famnet.datasets.synthetic import generate
+
+ALL_FORMATS = ("casme2", "samm", "smic", "mmew", "casme3")
+
+
+@pytest.fixture(scope="session")
+def synthetic_tiny(tmp_path_factory):
+    """(out_dir, info) of the tiny synthetic data in all five layouts. Read-only: use syn_copy to corrupt."""
+    out_dir = tmp_path_factory.mktemp("synthetic") / "syn"
+    info = generate(out_dir, size="tiny", seed=0, formats=ALL_FORMATS, progress=False)
+    return out_dir, info
+
+
+@pytest.fixture
+def syn_copy(synthetic_tiny, tmp_path):
+    """(out_dir, info) of a private copy of the synthetic data that a test may break."""
+    source, info = synthetic_tiny
+    copy = tmp_path / "syn"
+    shutil.copytree(source, copy)
+    return copy, info
+
+
+def layout_paths(out_dir, info, fmt):
+    """Absolute (frames root, annotation sheet or None) of one format in a generated folder."""
+    layout = info["layouts"][fmt]
+    annotation = layout["annotation"]
+    return Path(out_dir) / layout["root"], (Path(out_dir) / annotation if annotation else None)
+
+
+def manifest_for(out_dir, info, fmt, name=None):
+    """The manifest the real adapter builds for one format of a generated folder."""
+    root, annotation = layout_paths(out_dir, info, fmt)
+    return build_manifest(name or f"syn_{fmt}", fmt, root, annotation)
