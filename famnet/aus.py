@@ -58,6 +58,8 @@ def parse_aus(value) -> list[int]:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     if isinstance(value, (int, float)):
+        if value != int(value):
+            raise AUParseError(f"AU cell {value!r} is not a whole AU number")
         return [int(value)]
     text = _REF.sub("", str(value)).strip()
     if text in ("", "?", "/", "-"):

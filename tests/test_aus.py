@@ -37,3 +37,8 @@ def test_garbage_token_raises_naming_the_token():
 def test_garbage_token_among_valid_ones_raises():
     with pytest.raises(AUParseError, match="12X9"):
         normalise_aus("4+12X9")
+
+
+def test_fractional_number_cell_is_an_error():
+    with pytest.raises(AUParseError, match="4.5"):
+        normalise_aus(4.5)

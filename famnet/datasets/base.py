@@ -24,9 +24,12 @@ APEX_SOURCES = ("annotated", "fixed", "estimated")
 
 
 class DatasetError(ValueError):
-    """Bad dataset input; the message names the dataset, subject and sample where they are known."""
+    """Bad dataset input; the message names the dataset, subject and sample where they are known.
+    The subject is the dataset's own id (``sub01``), also when given namespaced (``casme2/sub01``)."""
 
     def __init__(self, dataset: str, message: str, subject: str | None = None, sample: str | None = None):
+        if subject is not None and subject.startswith(f"{dataset}/"):
+            subject = subject[len(dataset) + 1:]
         where = f"dataset {dataset!r}"
         if subject is not None:
             where += f", subject {subject!r}"
@@ -67,7 +70,10 @@ def read_sheet(path, dataset: str, required: list[str], sheet_name=0, header_row
 
 
 def as_frame_number(value, dataset: str, subject: str, sample: str, column: str) -> int | None:
-    """An integer frame number, None for an unknown apex ('/'), or a DatasetError."""
+    """An integer frame number, None for an unknown one ('/', '-' or a blank cell), or a DatasetError.
+    (An unknown onset or offset is then an error for the caller; an unknown apex is estimated.)"""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
     if isinstance(value, str):
         value = value.strip()
         if value in ("/", "", "-"):

@@ -94,10 +94,12 @@ def intensity_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.n
     """Per-frame expression intensity in [0, 1]: smooth rise onset -> apex, fall apex -> offset."""
     t = np.arange(n_frames, dtype=np.float64)
     profile = np.zeros(n_frames)
-    rise = (t >= onset) & (t <= apex)
+    rise = (t >= onset) & (t < apex)
     fall = (t > apex) & (t <= offset)
-    profile[rise] = np.sin(0.5 * np.pi * (t[rise] - onset) / max(apex - onset, 1)) ** 2
-    profile[fall] = np.cos(0.5 * np.pi * (t[fall] - apex) / max(offset - apex, 1)) ** 2
+    profile[rise] = np.sin(0.5 * np.pi * (t[rise] - onset) / (apex - onset)) ** 2 if apex > onset else 0.0
+    profile[fall] = np.cos(0.5 * np.pi * (t[fall] - apex) / (offset - apex)) ** 2 if offset > apex else 0.0
+    if 0 <= apex < n_frames:
+        profile[apex] = 1.0
     return profile
 
 
