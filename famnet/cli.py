@@ -19,7 +19,7 @@ def _synthetic(args) -> None:
 
     overrides = json.loads(args.overrides) if args.overrides else {}
     info = generate(args.out, size=args.size, seed=args.seed, formats=tuple(args.formats.split(",")),
-                    progress=not args.quiet, **overrides)
+                    progress=not args.quiet, workers=args.workers, **overrides)
     print(f"synthetic {args.size} (seed {args.seed}) -> {args.out}: {info['samples']}")
 
 
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--formats", default="casme2,samm,smic", help="comma-separated layouts to write")
     synthetic.add_argument("--overrides", help="JSON object of preset overrides, e.g. '{\"subjects\": 3}'")
+    synthetic.add_argument("--workers", type=int, default=1, help="processes rendering samples in parallel")
     synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
     synthetic.set_defaults(func=_synthetic)
 

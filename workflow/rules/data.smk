@@ -12,12 +12,12 @@ rule synthetic_dataset:
                                         if k not in ("size", "seed", "formats")}, sort_keys=True),
     log:
         "results/logs/synthetic/{synthetic}.log",
-    threads: 1
+    threads: 4
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=60,
     shell:
-        "famnet synthetic --out {output} --size {params.size} --seed {params.seed} "
+        "famnet synthetic --out {output} --size {params.size} --seed {params.seed} --workers {threads} "
         "--formats {params.formats} --overrides {params.overrides:q} > {log} 2>&1"
 
 

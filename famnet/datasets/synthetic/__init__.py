@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from famnet.datasets.synthetic.face import Appearance, base_face, compose, render_frame, subject_transform
+from famnet.datasets.synthetic.face import (Appearance, base_face, compose, render_frame, subject_transform,
+                                           support_box)
 from famnet.datasets.synthetic.layouts import LAYOUT_PATHS, au_code, frame_path, write_sheet
 from famnet.datasets.synthetic.motion import displacement_field, intensity_profile
 from famnet.datasets.synthetic.plan import FORMAT_INDEX, PRESETS, SampleSpec, plan_format, resolve_settings
@@ -66,38 +68,53 @@ def render_sample(spec: SampleSpec, settings: dict, seed: int, drift: bool = Tru
     onset = spec.pad[0]
     profile = intensity_profile(total, onset, onset + spec.apex_index, onset + spec.n_frames - 1)
     shifts, angles = head_drift(total, size, rng)
+    box = support_box(field)
     for i in range(total):
         frame_matrix = compose(matrix, tuple(shifts[i]), float(angles[i]), size) if drift else matrix
         frame = render_frame(image, field, float(profile[i]), frame_matrix, size, appearance,
-                             rng if noise else None)
+                             rng if noise else None, box)
         yield spec.first_frame + i, frame
 
 
+def write_sample(spec: SampleSpec, settings: dict, seed: int, root: Path) -> None:
+    """Render one sample and write its frames in its layout under `root`."""
+    for number, frame in render_sample(spec, settings, seed):
+        path = frame_path(spec, root, number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            raise OSError(f"could not write {path}")
+
+
 def generate(out_dir, size: str = "tiny", seed: int = 0, formats=("casme2", "samm", "smic"),
-             progress: bool = True, **overrides) -> dict:
-    """Write the synthetic datasets under `out_dir` (atomically: built beside it, then renamed)."""
+             progress: bool = True, workers: int = 1, **overrides) -> dict:
+    """Write the synthetic datasets under `out_dir` (atomically: built beside it, then renamed).
+
+    ``workers`` > 1 renders samples in that many processes; the output is identical, since every
+    sample has its own random stream."""
     out_dir = Path(out_dir)
     settings = resolve_settings(size, overrides)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     plans = {fmt: plan_format(fmt, settings, seed) for fmt in formats}
-    truth = []
-    bar = tqdm(total=sum(len(p) for p in plans.values()), desc=f"synthetic {size}", unit="sample",
-               disable=not progress)
-    for fmt, specs in plans.items():
-        root = staging / LAYOUT_PATHS[fmt][0]
-        mirrored = {s.subject_index: subject_appearance(fmt, s.subject_index, seed).mirror for s in specs}
-        for spec in specs:
-            for number, frame in render_sample(spec, settings, seed):
-                path = frame_path(spec, root, number)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-                    raise OSError(f"could not write {path}")
-            truth.append(_truth_row(spec, au_code(spec, mirrored[spec.subject_index]), mirrored[spec.subject_index]))
+    jobs = [(spec, settings, seed, staging / LAYOUT_PATHS[fmt][0]) for fmt, specs in plans.items() for spec in specs]
+    bar = tqdm(total=len(jobs), desc=f"synthetic {size}", unit="sample", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for future in as_completed([pool.submit(write_sample, *job) for job in jobs]):
+                future.result()
+                bar.update()
+    else:
+        for job in jobs:
+            write_sample(*job)
             bar.update()
-        write_sheet(fmt, specs, mirrored, staging)
     bar.close()
+    truth = []
+    for fmt, specs in plans.items():
+        mirrored = {s.subject_index: subject_appearance(fmt, s.subject_index, seed).mirror for s in specs}
+        truth += [_truth_row(spec, au_code(spec, mirrored[spec.subject_index]), mirrored[spec.subject_index])
+                  for spec in specs]
+        write_sheet(fmt, specs, mirrored, staging)
     pd.DataFrame(truth).to_csv(staging / "truth.csv", index=False)
     info = {"size": size, "seed": seed, "formats": list(formats), "settings": settings,
             "layouts": {fmt: {"root": LAYOUT_PATHS[fmt][0], "annotation": LAYOUT_PATHS[fmt][1]} for fmt in formats},

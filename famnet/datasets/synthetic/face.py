@@ -92,19 +92,40 @@ def compose(matrix: np.ndarray, shift: tuple[float, float], angle_deg: float, si
     return (np.vstack([drift, [0, 0, 1]]) @ np.vstack([matrix, [0, 0, 1]]))[:2]
 
 
+def support_box(displacement: np.ndarray, threshold: float = 1e-3) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the region where the displacement field is not negligible."""
+    moving = np.hypot(displacement[0], displacement[1]) > threshold * max(float(np.abs(displacement).max()), 1e-12)
+    if not moving.any():
+        return 0, 0, 0, 0
+    rows, cols = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def move_skin(image: np.ndarray, displacement: np.ndarray, strength: float,
+              box: tuple[int, int, int, int]) -> np.ndarray:
+    """Backward warp inside `box`: the pixel now at x came from x - d(x), so features move by +d.
+    Outside the box the field is negligible and the photo is left as it is (a large saving)."""
+    y0, y1, x0, x1 = box
+    moved = image.copy()
+    if strength <= 0 or y1 <= y0 or x1 <= x0:
+        return moved
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    moved[y0:y1, x0:x1] = cv2.remap(image, xs - strength * displacement[0, y0:y1, x0:x1],
+                                    ys - strength * displacement[1, y0:y1, x0:x1],
+                                    interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    return moved
+
+
 def render_frame(image: np.ndarray, displacement: np.ndarray | None, strength: float, matrix: np.ndarray,
-                 size: tuple[int, int], appearance: Appearance, rng: np.random.Generator | None) -> np.ndarray:
+                 size: tuple[int, int], appearance: Appearance, rng: np.random.Generator | None,
+                 box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """One BGR uint8 frame: skin moved by ``strength * displacement`` (photo pixels), placed by
     ``matrix``, then colour, brightness and sensor noise."""
     moved = image
     if displacement is not None and strength > 0:
-        height, width = image.shape[:2]
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        # Backward warp: the pixel now at x came from x - d(x), so features move by +d.
-        moved = cv2.remap(image, xs - strength * displacement[0], ys - strength * displacement[1],
-                          interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        moved = move_skin(image, displacement, strength, box or support_box(displacement))
     frame = cv2.warpAffine(moved, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     frame = frame.astype(np.float32) * np.array(appearance.colour_gain, dtype=np.float32) + appearance.brightness
     if rng is not None and appearance.noise_sigma > 0:
-        frame += rng.normal(0.0, appearance.noise_sigma, size=frame.shape).astype(np.float32)
+        frame += rng.standard_normal(frame.shape, dtype=np.float32) * np.float32(appearance.noise_sigma)
     return cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
