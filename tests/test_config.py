@@ -62,3 +62,12 @@ def test_schema_file_is_valid_yaml_with_strict_top_level():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"datasets", "protocols", "run"}
+
+
+def test_models_section_builds_both_branches(config):
+    from famnet.models import create_model
+
+    for branch in ("amnet2d", "amnet3d"):
+        model = create_model(branch, num_classes=3, aus=config["models"]["aus"], **config["models"][branch])
+        assert model.config.au_count == len(config["models"]["aus"]) == 14
+        assert model.pretrained_source == "random init"

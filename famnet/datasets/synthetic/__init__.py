@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from famnet.datasets.synthetic.face import (Appearance, base_face, compose, render_frame, subject_transform,
-                                           support_box)
+from famnet.datasets.synthetic.face import (Appearance, base_face, compose, eye_centres, render_frame,
+                                           subject_transform, support_box)
 from famnet.datasets.synthetic.layouts import LAYOUT_PATHS, au_code, frame_path, write_sheet
 from famnet.datasets.synthetic.motion import displacement_field, intensity_profile
 from famnet.datasets.synthetic.plan import FORMAT_INDEX, PRESETS, SampleSpec, plan_format, resolve_settings
@@ -59,7 +59,7 @@ def render_sample(spec: SampleSpec, settings: dict, seed: int, drift: bool = Tru
         appearance = Appearance(**{**appearance.__dict__, "noise_sigma": 0.0})
     matrix = subject_transform(appearance, landmarks, size)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    iod = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
+    iod = float(np.linalg.norm(np.subtract(*eye_centres(landmarks))))
     # Displacement is drawn in photo pixels; amplitude_px is meant at 640x480.
     peak_photo_px = settings["amplitude_px"] * (size[0] / 640.0) / scale
     field = displacement_field(spec.events, landmarks, image.shape[:2], SIGMA_IOD * iod) * peak_photo_px

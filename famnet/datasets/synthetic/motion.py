@@ -36,7 +36,7 @@ MIDLINE_AUS = {
     25: ((57,), (0.0, 1.0)),                      # lips part: lower lip down
     26: ((57, 8), (0.0, 1.0)),                    # jaw drop
 }
-KNOWN_AUS = sorted({*AU_ANCHORS, *MIDLINE_AUS})
+KNOWN_AUS = sorted({*AU_ANCHORS, *MIDLINE_AUS})  # every AU the generator can draw
 
 # FACS intensity letters used by the SAMM-style sheets, as amplitude factors.
 INTENSITY = {"A": 0.6, "B": 0.8, "C": 1.0, "D": 1.15, "E": 1.3}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -62,7 +62,6 @@ class SampleSpec:
     pad: tuple[int, int]
     apex_unknown: bool = False
     sample_index: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def onset(self) -> int:

@@ -1,0 +1,26 @@
+"""FAMNet models: AMNet2D / AMNet3D branches, hierarchical attention, multi-task heads, late fusion.
+
+    from famnet.models import create_model, list_models, multitask_loss, fuse_scores
+    model = create_model("amnet2d", num_classes=3)          # see docs/models.md
+    out = model(x)                                          # ModelOutput(emotion N×C, aus N×K)
+
+Importing this package registers every model (the imports below run the @register_model decorators).
+"""
+
+from famnet.models.amnet2d import AMNet2D
+from famnet.models.amnet3d import AMNet3D, AMNet3DConfig
+from famnet.models.attention import (AttentionBlock, ChannelAttention, SpatialAttention, TemporalAttention,
+                                     hierarchical_attention)
+from famnet.models.fusion import FUSION_MODES, FAMNetFusion, fuse_scores
+from famnet.models.heads import LossParts, ModelOutput, MultiTaskHead, multitask_loss
+from famnet.models.registry import (DEFAULT_AUS, RANDOM_INIT, ModelConfig, count_parameters, create_model,
+                                    list_models, load_backbone_weights, parameter_breakdown, register_model)
+
+__all__ = [
+    "AMNet2D", "AMNet3D", "AMNet3DConfig", "ModelConfig", "DEFAULT_AUS", "RANDOM_INIT",
+    "AttentionBlock", "ChannelAttention", "SpatialAttention", "TemporalAttention", "hierarchical_attention",
+    "ModelOutput", "MultiTaskHead", "LossParts", "multitask_loss",
+    "FUSION_MODES", "FAMNetFusion", "fuse_scores",
+    "register_model", "create_model", "list_models", "count_parameters", "parameter_breakdown",
+    "load_backbone_weights",
+]
