@@ -1,6 +1,6 @@
 """Write synthetic samples in each dataset's distributed layout and annotation sheet.
 
-Paths and sheet quirks follow ../shared/reference/FORMATS.md (the real releases), so the real
+Paths and sheet quirks follow the real releases (docs/datasets.md, docs/annotations.md), so the real
 adapters read the synthetic data unchanged.
 """
 
