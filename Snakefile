@@ -16,9 +16,11 @@ except ConfigError as error:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/preprocess.smk"
 
 
 rule all:
     input:
         expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
+        preprocessed_targets,
     default_target: True

@@ -49,6 +49,28 @@ def _protocol(args) -> None:
     print(json.dumps(report))
 
 
+def _preprocess(args) -> None:
+    from preprocess.qc import qc_figure
+    from preprocess.run import run
+
+    section = json.loads(args.settings) if args.settings else {}
+    if args.threads:
+        section["threads"] = args.threads
+    if args.qc_only:
+        qc_figure(args.out, args.qc)
+        print(f"QC figure of {args.out} -> {args.qc}")
+        return
+    missing = [name for name in ("manifest", "dataset", "subject") if getattr(args, name) is None]
+    if missing:
+        raise SystemExit(f"famnet preprocess: --{', --'.join(missing)} needed (or --qc-only with --qc)")
+    meta = run(args.manifest, args.dataset, args.subject, args.out, section, progress=not args.quiet)
+    if args.qc:
+        qc_figure(args.out, args.qc)
+    print(f"{meta['subject']}: {len(meta['samples'])} samples preprocessed, {len(meta['skipped'])} skipped "
+          f"{[s['sample'] for s in meta['skipped']]}, {meta['frames_decoded']} frames decoded in {meta['seconds']} s; "
+          f"stages {meta['timing_s']} -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="famnet", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--out", required=True, type=Path)
     protocol.add_argument("--report", type=Path, help="where to write the counts as JSON")
     protocol.set_defaults(func=_protocol)
+
+    preprocess = commands.add_parser("preprocess", help="align, crop, flow and clip one subject into "
+                                                        "results/preprocessed/<dataset>/<subject>.npz")
+    preprocess.add_argument("--manifest", type=Path, help="results/manifest/<dataset>.csv")
+    preprocess.add_argument("--dataset", help="dataset name (the subject namespace)")
+    preprocess.add_argument("--subject", help="subject id without the dataset prefix (sub01)")
+    preprocess.add_argument("--out", required=True, type=Path, help="the .npz to write (a .json sidecar goes beside it)")
+    preprocess.add_argument("--settings", help="JSON object: the preprocess config section (defaults fill the rest)")
+    preprocess.add_argument("--qc", type=Path, help="also write the QC figure (PNG) here")
+    preprocess.add_argument("--qc-only", action="store_true", help="only draw --qc from an existing --out")
+    preprocess.add_argument("--threads", type=int, help="threads for torch / OpenCV (overrides preprocess.threads)")
+    preprocess.add_argument("--quiet", action="store_true", help="no progress bar")
+    preprocess.set_defaults(func=_preprocess)
     return parser
 
 

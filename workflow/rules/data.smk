@@ -29,7 +29,7 @@ def manifest_inputs(wildcards):
     return {"sheet": spec["annotation"]} if spec.get("annotation") else {}
 
 
-rule manifest:
+checkpoint manifest:
     input:
         unpack(manifest_inputs),
     output:

@@ -1,0 +1,283 @@
+"""Process one (dataset, subject) of a manifest into its artefact.
+
+Per sample, only the frames that are used are decoded: the onset (plus up to
+``face_search_frames - 1`` following frames when no face is found on it), the apex, the clip's
+frames, and, where the apex is unknown, the apex candidates. The face is detected once per sample,
+on the onset frame (all onset frames of the subject go to MTCNN as one batch); the alignment found
+there is applied to every frame of the sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from famnet.datasets.base import DatasetError
+from preprocess import apex as apex_mod
+from preprocess.artifact import empty_arrays, write_subject
+from preprocess.clip import assemble_clip, clip_plan, frames_needed
+from preprocess.face import (Face, alignment_matrix, detect_faces, find_face, get_detector, get_predictor,
+                             landmarks_in_box, scale_matrix, warp)
+from preprocess.flow import flow_with_strain
+from preprocess.settings import resolve
+
+STAGES = ("load", "decode", "detect", "align", "apex", "flow", "clip")
+
+
+class PreprocessError(DatasetError):
+    """A sample cannot be preprocessed; the message names the dataset, subject and sample."""
+
+
+class NoFaceError(PreprocessError):
+    """No face on the onset frame nor on the frames tried after it."""
+
+
+class Timer:
+    """Accumulates seconds per stage (decode, detect, align, apex, flow, clip) and counts decoded frames."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.frames_decoded = 0
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        """Time a block as ``name``, minus the decoding done inside it (counted as decode)."""
+        decoded, started = self.seconds["decode"], time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started - (self.seconds["decode"] - decoded)
+
+
+REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+class FrameReader:
+    """Decodes frames of one sample on demand (RGB), each (frame, reduction) at most once.
+
+    ``reduce`` 2, 4 or 8 decodes the JPEG at 1/2, 1/4 or 1/8 of its size (libjpeg's scaled IDCT,
+    cheaper than a full decode); a reduced pixel (x, y) covers the full-size pixels around
+    (r x + (r - 1) / 2, r y + (r - 1) / 2). A frame already decoded at full size is reduced by a box
+    average instead of being decoded again.
+    """
+
+    def __init__(self, row, dataset: str, timer: Timer):
+        self.dir = Path(row.frames_dir)
+        self.pattern = row.frame_pattern
+        self.dataset, self.subject, self.sample = dataset, row.subject, row.sample
+        self.timer = timer
+        self.cache: dict[tuple[int, int], np.ndarray] = {}
+        self.decoded: list[tuple[int, int]] = []   # (frame, reduction) of every JPEG decode
+
+    def path(self, number: int) -> Path:
+        return self.dir / self.pattern.format(number)
+
+    def __call__(self, number: int, reduce: int = 1) -> np.ndarray:
+        key = (number, reduce)
+        if key not in self.cache:
+            started = time.perf_counter()
+            full = self.cache.get((number, 1))
+            if full is not None:   # already decoded at full size: a 2x2 / 4x4 box average is the same grid
+                height, width = full.shape[:2]
+                self.cache[key] = cv2.resize(full, (-(-width // reduce), -(-height // reduce)),
+                                             interpolation=cv2.INTER_AREA)
+            else:
+                path = self.path(number)
+                frame = cv2.imread(str(path), REDUCED_FLAGS[reduce])
+                if frame is None:
+                    raise PreprocessError(self.dataset, f"cannot read frame {number}: {path}", self.subject,
+                                          self.sample)
+                self.cache[key] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                self.timer.frames_decoded += 1
+                self.decoded.append(key)
+            self.timer.add("decode", started)
+        return self.cache[key]
+
+
+def reduction_for(matrix: np.ndarray, allow: bool = True) -> int:
+    """The largest JPEG reduction (1, 2, 4, 8) after which ``matrix`` still does not enlarge the frame."""
+    scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
+    factor = 1
+    while allow and factor < 8 and scale * factor * 2 <= 1.0 + 1e-6:
+        factor *= 2
+    return factor
+
+
+def for_reduced(matrix: np.ndarray, factor: int) -> np.ndarray:
+    """``matrix`` (full-size frame -> crop) re-expressed for a frame decoded at 1/factor size."""
+    if factor == 1:
+        return matrix
+    to_full = np.array([[factor, 0.0, (factor - 1) / 2], [0.0, factor, (factor - 1) / 2], [0.0, 0.0, 1.0]])
+    return np.asarray(matrix, dtype=np.float64) @ to_full
+
+
+def _local(subject: str) -> str:
+    return subject.split("/", 1)[1] if "/" in subject else subject
+
+
+def subject_rows(manifest: pd.DataFrame, dataset: str, subject: str) -> pd.DataFrame:
+    """Rows of one subject; ``subject`` may be local (``sub01``) or namespaced (``casme2/sub01``)."""
+    namespaced = subject if "/" in subject else f"{dataset}/{subject}"
+    rows = manifest[manifest["subject"] == namespaced]
+    if rows.empty:
+        known = sorted(_local(s) for s in manifest["subject"].unique())
+        raise PreprocessError(dataset, f"subject {_local(namespaced)!r} is not in the manifest (subjects: {known})")
+    return rows
+
+
+def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face | None = None,
+                   read: FrameReader | None = None) -> tuple[dict, dict]:
+    """(arrays of one sample, metadata) — or raise NoFaceError when no face is found.
+
+    ``face`` is the result of the subject's batched onset detection (None: search here); ``read``
+    the sample's frame reader (holding the frames already decoded).
+    """
+    read = read or FrameReader(row, dataset, timer)
+    onset, offset = int(row.onset), int(row.offset)
+    s, c, f = settings["crop_size"], settings["clip_size"], settings["flow_size"]
+
+    if face is None:
+        search = list(range(onset, min(offset, onset + settings["face_search_frames"] - 1) + 1))
+        with timer.stage("detect"):
+            frames = [(n, read(n)) for n in search]
+            face = find_face(frames, settings["device"], settings["detect_max_side"], settings["min_face_size"],
+                             settings["min_face_score"])
+        if face is None:
+            raise NoFaceError(dataset, f"no face found on frames {search[0]}..{search[-1]} "
+                                           f"(onset and the next {len(search) - 1})", row.subject, row.sample)
+
+    with timer.stage("align"):
+        matrix = alignment_matrix(face.landmarks, s, settings["canonical"], settings["mouth_weight"])
+
+    def crop(number: int, size: int = s) -> np.ndarray:
+        """Aligned RGB crop of side ``size``. The frame is decoded at the smallest JPEG reduction that
+        still gives at least one source pixel per crop pixel, then warped straight to ``size``."""
+        sized = scale_matrix(matrix, size / s)
+        factor = reduction_for(sized, settings["reduced_decode"])
+        return warp(read(number, factor), for_reduced(sized, factor), size)
+
+    def grey(number: int, size: int) -> np.ndarray:
+        return cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)
+
+    meta: dict = {"sample": row.sample, "face_frame": face.frame, "face_score": face.score}
+    apex_source = row.apex_source
+    if pd.isna(row.apex):
+        with timer.stage("apex"):
+            candidates = apex_mod.candidate_frames(onset, offset, settings["apex"]["max_candidates"])
+            size = settings["apex"]["size"]
+            greys = {n: grey(n, size) for n in candidates}
+            apex, scores = apex_mod.estimate_apex(grey(onset, size), greys)
+        apex_source = "estimated"
+        meta["apex_scores"] = {str(k): round(v, 5) for k, v in scores.items()}
+    else:
+        apex = int(row.apex)
+    meta.update(apex=apex, apex_source=apex_source)
+
+    with timer.stage("align"):
+        onset_rgb, apex_rgb = crop(onset), crop(apex)
+
+    with timer.stage("flow"):
+        fcfg = settings["flow"]
+        to_grey = lambda rgb: cv2.cvtColor(rgb if f == s else cv2.resize(rgb, (f, f), interpolation=cv2.INTER_AREA),
+                                           cv2.COLOR_RGB2GRAY)
+        flow = flow_with_strain(to_grey(onset_rgb), to_grey(apex_rgb), fcfg["method"], fcfg[fcfg["method"]],
+                                fcfg["remove_global_motion"], fcfg["normalise"])
+
+    with timer.stage("clip"):
+        plan = clip_plan(onset, offset, settings["clip_length"])
+        frames = {n: crop(n, c) for n in frames_needed(plan)}
+        clip = assemble_clip(plan, frames).transpose(0, 3, 1, 2)
+
+    arrays = {"sample": row.sample, "onset_rgb": onset_rgb, "apex_rgb": apex_rgb, "flow": flow.astype(np.float16),
+              "clip": np.ascontiguousarray(clip), "landmarks": face.landmarks.astype(np.float32),
+              "align_matrix": matrix.astype(np.float32), "face_box": np.asarray(face.box, np.float32),
+              "face_score": np.float32(face.score), "face_frame": np.int32(face.frame),
+              "onset": np.int32(onset), "apex": np.int32(apex), "offset": np.int32(offset),
+              "apex_source": apex_source}
+    meta["frames_used"] = [[n, r] for n, r in sorted(read.decoded)]
+    return arrays, meta
+
+
+def detect_onsets(rows: pd.DataFrame, readers: list[FrameReader], settings: dict, timer: Timer) -> list[Face | None]:
+    """One batched MTCNN pass over the onset frames of all rows; None where no face was found."""
+    frames = [reader(int(r.onset)) for reader, r in zip(readers, rows.itertuples(index=False))]
+    faces: list[Face | None] = []
+    with timer.stage("detect"):
+        hits = detect_faces(frames, settings["device"], settings["detect_max_side"], settings["min_face_size"],
+                            settings["min_face_score"])
+        for frame, hit, r in zip(frames, hits, rows.itertuples(index=False)):
+            faces.append(None if hit is None else Face(box=hit[0], score=hit[1],
+                                                       landmarks=landmarks_in_box(frame, hit[0]), frame=int(r.onset)))
+    return faces
+
+
+def process_subject(manifest: pd.DataFrame, dataset: str, subject: str, settings: dict | None = None,
+                    progress: bool = False, timer: Timer | None = None) -> tuple[dict, dict]:
+    """(stacked arrays, sidecar metadata) of one subject, samples in manifest order."""
+    from tqdm import tqdm
+
+    settings = resolve(settings)
+    rows = subject_rows(manifest, dataset, subject)
+    timer = timer or Timer()
+    started = time.perf_counter()
+    get_detector(settings["device"], settings["min_face_size"])
+    get_predictor()
+    timer.add("load", started)
+    readers = [FrameReader(r, dataset, timer) for r in rows.itertuples(index=False)]
+    faces = detect_onsets(rows, readers, settings, timer)
+    per_sample, metas, skipped = [], [], []
+    bar = tqdm(list(zip(rows.itertuples(index=False), faces, readers)), desc=f"{dataset}/{_local(subject)}",
+               unit="sample", disable=not progress, file=sys.stderr, mininterval=0, ascii=True)
+    for row, face, read in bar:
+        try:
+            arrays, meta = process_sample(row, dataset, settings, timer, face, read)
+            read.cache.clear()
+        except NoFaceError as exc:
+            if settings["on_no_face"] == "skip":
+                print(f"warning: skipped: {exc}", file=sys.stderr)
+                skipped.append({"sample": row.sample, "reason": str(exc)})
+                continue
+            raise
+        per_sample.append(arrays)
+        metas.append(meta)
+    bar.close()
+    if per_sample:
+        stacked = {k: np.stack([np.asarray(a[k]) for a in per_sample]) for k in per_sample[0]}
+    else:
+        stacked = empty_arrays(settings)
+    meta = {"dataset": dataset, "subject": rows["subject"].iloc[0], "samples": metas, "skipped": skipped,
+            "settings": settings,
+            "timing_s": {k: round(v, 4) for k, v in timer.seconds.items()}, "frames_decoded": timer.frames_decoded}
+    return stacked, meta
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(int(threads))
+    cv2.setNumThreads(int(threads))
+
+
+def run(manifest_path, dataset: str, subject: str, out, settings: dict | None = None, progress: bool = True) -> dict:
+    """Read the manifest, process the subject, write the artefact (+ sidecar); return the metadata."""
+    from famnet.datasets import read_manifest
+
+    settings = resolve(settings)
+    set_threads(settings["threads"])
+    manifest = read_manifest(manifest_path)
+    started = time.perf_counter()
+    arrays, meta = process_subject(manifest, dataset, subject, settings, progress=progress)
+    meta["seconds"] = round(time.perf_counter() - started, 3)
+    write_subject(out, arrays, meta, compress=settings["compress"])
+    return meta

@@ -1,0 +1,81 @@
+"""Defaults of the ``preprocess:`` config section (documented in docs/preprocessing.md and in
+workflow/schemas/config.schema.yaml) and the merge of a user's section over them."""
+
+from __future__ import annotations
+
+import copy
+
+from preprocess.flow import FARNEBACK_DEFAULTS, TVL1_DEFAULTS
+
+DEFAULTS: dict = {
+    "device": "cpu",              # MTCNN device: cpu or cuda
+    "crop_size": 224,             # side of the aligned onset / apex RGB crops (2D branch)
+    "clip_size": 112,             # side of the clip frames (3D branch)
+    "clip_length": 16,            # T: frames per clip, onset..offset
+    "flow_size": 128,             # side of the grid the onset->apex flow is computed on
+    "canonical": {"left_eye": [0.3, 0.38], "right_eye": [0.7, 0.38], "mouth": [0.5, 0.78]},
+    "mouth_weight": 0.1,          # weight of the mouth anchor in the similarity fit (eyes: 1 each)
+    "detect_max_side": 320,       # downscale frames to this longer side before MTCNN (0: never)
+    "min_face_size": 40,          # MTCNN's smallest face, in pixels of the (downscaled) detector input
+    "min_face_score": 0.9,        # MTCNN probability below which a box is not a face
+    "face_search_frames": 5,      # onset and the next 4 frames are tried before giving up on a sample
+    "on_no_face": "error",        # error: stop the job; skip: leave the sample out, listed in the report
+    "flow": {
+        "method": "tvl1",         # tvl1 (OpenCV contrib DualTVL1) or farneback (faster)
+        "remove_global_motion": True,   # subtract the affine motion fitted over the face (head drift)
+        "normalise": "none",      # none (pixels of the flow grid) or max (per sample, to [-1, 1] / [0, 1])
+        "tvl1": dict(TVL1_DEFAULTS),
+        "farneback": dict(FARNEBACK_DEFAULTS),
+    },
+    "apex": {
+        "max_candidates": 16,     # frames scored for an unannotated apex (every k-th onset..offset)
+        "size": 64,               # side of the grey crops the apex score's flow is computed on
+    },
+    "reduced_decode": True,       # decode frames for smaller outputs (clip, apex) at 1/2, 1/4, 1/8 size
+    "compress": True,             # np.savez_compressed for the per-subject artefact
+    "threads": 1,                 # threads of one preprocess job (torch and OpenCV)
+}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    for key, value in (update or {}).items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _check_keys(section: dict, defaults: dict, where: str) -> None:
+    from famnet.config import ConfigError
+
+    for key, value in section.items():
+        if key not in defaults:
+            raise ConfigError(f"config error at {where}: unknown key {key!r} (known: {sorted(defaults)})")
+        if isinstance(defaults[key], dict) and key != "canonical":
+            if not isinstance(value, dict):
+                raise ConfigError(f"config error at {where}.{key}: expected a mapping, got {value!r}")
+            _check_keys(value, defaults[key], f"{where}.{key}")
+
+
+CHOICES = {("on_no_face",): ("error", "skip"), ("flow", "method"): ("tvl1", "farneback"),
+           ("flow", "normalise"): ("none", "max"), ("device",): ("cpu", "cuda")}
+
+
+def resolve(section: dict | None) -> dict:
+    """DEFAULTS with a config's ``preprocess:`` section merged over them (nested keys update).
+
+    Unknown keys and bad choices raise famnet.config.ConfigError naming the key (the Snakefile's
+    schema check catches them earlier; this guards direct CLI / library use).
+    """
+    from famnet.config import ConfigError
+
+    _check_keys(section or {}, DEFAULTS, "preprocess")
+    settings = _merge(copy.deepcopy(DEFAULTS), copy.deepcopy(section or {}))
+    for path, allowed in CHOICES.items():
+        value = settings
+        for key in path:
+            value = value[key]
+        if value not in allowed:
+            raise ConfigError(f"config error at preprocess.{'.'.join(path)}: {value!r} is not one of {list(allowed)}")
+    return settings

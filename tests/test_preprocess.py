@@ -1,0 +1,370 @@
+"""Preprocessing stage: face detection + alignment, flow + strain, clips, apex estimation, the
+artefact and its loader, and every failure path's message (synthetic data + a real face photo)."""
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from famnet.config import ConfigError, load_schema, validate_config
+from famnet.datasets import build_manifest
+from famnet.datasets.synthetic import generate, plan_format, render_sample, resolve_settings, subject_appearance
+from famnet.datasets.synthetic.face import base_face, subject_transform
+from famnet.datasets.synthetic.motion import AUEvent, anchors
+from preprocess.apex import candidate_frames, estimate_apex, smooth
+from preprocess.artifact import ARRAY_KEYS, load_subject, skip_report, write_subject
+from preprocess.clip import assemble_clip, clip_plan, frames_needed
+from preprocess.face import (alignment_matrix, anchor_points, canonical_points, find_face, similarity_lstsq,
+                             transform_points, warp)
+from preprocess.flow import face_mask, flow_with_strain, normalise, optical_flow, optical_strain
+from preprocess.qc import qc_figure
+from preprocess.run import NoFaceError, PreprocessError, process_subject, run
+from preprocess.settings import resolve
+
+SMALL = {"crop_size": 112, "clip_size": 48, "clip_length": 8, "flow_size": 64, "apex": {"size": 64}}
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    """Tiny synthetic CASME II + SMIC layouts, one subject each (6 samples apiece), and manifests."""
+    out = tmp_path_factory.mktemp("pre") / "syn"
+    info = generate(out, size="tiny", seed=0, formats=("casme2", "smic"), progress=False, subjects=1)
+    manifests = {
+        "syn_casme2": build_manifest("syn_casme2", "casme2", out / "CASME2/CASME2_RAW_selected",
+                                     out / "CASME2/CASME2-coding-20140508.xlsx"),
+        "syn_smic": build_manifest("syn_smic", "smic", out / "SMIC/HS"),
+    }
+    return out, info, manifests, pd.read_csv(out / "truth.csv", dtype={"subject": str})
+
+
+@pytest.fixture(scope="module")
+def smic_subject(syn):
+    """process_subject on SMIC s01 (every apex unknown) at small sizes."""
+    _, _, manifests, _ = syn
+    return process_subject(manifests["syn_smic"], "syn_smic", "s01", SMALL)
+
+
+def _rgb(frame_bgr):
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+
+
+def _true_eyes(fmt, spec, size=(320, 240)):
+    """Eye centres of a synthetic frame (no drift) from the generator's own geometry, left to right."""
+    _, photo_landmarks = base_face()
+    matrix = subject_transform(subject_appearance(fmt, spec.subject_index, 0), photo_landmarks, size)
+    eyes = transform_points(matrix, np.stack([photo_landmarks[36:42].mean(0), photo_landmarks[42:48].mean(0)]))
+    return eyes[np.argsort(eyes[:, 0])], matrix
+
+
+# ---------------------------------------------------------------- face + alignment
+
+def test_face_found_on_the_real_photo_and_aligned_eyes_on_canonical_points():
+    from skimage import data
+
+    image = np.ascontiguousarray(data.astronaut())
+    face = find_face([(0, image)])
+    assert face is not None and face.score > 0.99
+    x0, y0, x1, y1 = face.box
+    assert 150 < (x0 + x1) / 2 < 300 and 50 < (y0 + y1) / 2 < 200   # the astronaut's face, upper centre
+    matrix = alignment_matrix(face.landmarks, 224)
+    crop = warp(image, matrix, 224)
+    # Detect again on the aligned crop: its eye centres sit on the canonical points.
+    again = find_face([(0, crop)], max_side=0)
+    error = np.linalg.norm(anchor_points(again.landmarks)[:2] - canonical_points(224)[:2], axis=1)
+    assert error.max() < 2.0, error
+
+
+@pytest.mark.parametrize("fmt,index", [("casme2", 0), ("casme2", 6), ("smic", 0), ("smic", 6)])
+def test_synthetic_eyes_land_within_2px_of_canonical(fmt, index):
+    settings = resolve_settings("tiny", {})
+    spec = plan_format(fmt, settings, 0)[index]
+    number, frame = next(render_sample(spec, settings, 0, drift=False, noise=True))
+    face = find_face([(number, _rgb(frame))])
+    assert face is not None
+    eyes, _ = _true_eyes(fmt, spec)
+    matrix = alignment_matrix(face.landmarks, 224)
+    error = np.linalg.norm(transform_points(matrix, eyes) - canonical_points(224)[:2], axis=1)
+    assert error.max() < 2.0, error
+
+
+def test_similarity_is_exact_for_eyes_alone_and_never_reflects():
+    src = np.array([[10.0, 20.0], [50.0, 25.0], [30.0, 70.0]])
+    dst = canonical_points(100)
+    m = similarity_lstsq(src, dst, np.array([1.0, 1.0, 0.0]))
+    assert np.allclose(transform_points(m, src[:2]), dst[:2], atol=1e-9)
+    assert np.linalg.det(m[:, :2]) > 0
+    with pytest.raises(ValueError, match="coincide"):
+        similarity_lstsq(np.zeros((3, 2)), dst)
+
+
+# ---------------------------------------------------------------- flow + strain
+
+def _apex_flow(events, drift, size=128):
+    """Flow onset->apex of a synthetic sample with the given AUs, and the AU anchors in crop pixels."""
+    settings = resolve_settings("tiny", {})
+    spec = dataclasses.replace(plan_format("casme2", settings, 0)[6], events=events)
+    frames = dict(render_sample(spec, settings, 0, drift=drift, noise=drift))
+    face = find_face([(spec.onset, _rgb(frames[spec.onset]))])
+    matrix = alignment_matrix(face.landmarks, size)
+    grey = lambda n: cv2.cvtColor(warp(_rgb(frames[n]), matrix, size), cv2.COLOR_RGB2GRAY)
+    field = flow_with_strain(grey(spec.onset), grey(spec.apex))
+    _, photo_landmarks = base_face()
+    _, subject = _true_eyes("casme2", spec)
+    linear = matrix[:, :2] @ subject[:, :2]
+    points = []
+    for event in events:
+        for centre, direction in anchors(event, photo_landmarks):
+            where = transform_points(matrix, transform_points(subject, centre[None]))[0]
+            d = linear @ direction
+            points.append((where, d / np.linalg.norm(d)))
+    return field, points
+
+
+@pytest.mark.parametrize("events,drift", [([AUEvent(12)], True), ([AUEvent(4)], False), ([AUEvent(12, "L")], True)])
+def test_flow_is_strongest_in_the_moved_au_region_and_points_its_way(events, drift):
+    size = 128
+    field, points = _apex_flow(events, drift, size)
+    ys, xs = np.mgrid[0:size, 0:size]
+    magnitude = np.hypot(field[0], field[1])
+    region = np.zeros((size, size), bool)
+    for where, direction in points:
+        distance2 = (xs - where[0]) ** 2 + (ys - where[1]) ** 2
+        near = distance2 <= (0.06 * size) ** 2
+        mean = np.array([field[0][near].mean(), field[1][near].mean()])
+        assert mean @ direction / np.linalg.norm(mean) > 0.9, (where, direction, mean)   # the right direction
+        assert np.linalg.norm(mean) > 0.3                                                # a real movement
+        region |= distance2 <= (0.15 * size) ** 2
+    elsewhere = face_mask(size) & ~region
+    assert magnitude[region].mean() > 3 * magnitude[elsewhere].mean()
+    assert np.quantile(magnitude[elsewhere], 0.95) < 0.25                              # small elsewhere (px)
+    if events[0].side == "L":   # a unilateral AU leaves the other mouth corner still
+        other = np.array([size - points[0][0][0], points[0][0][1]])
+        near_other = (xs - other[0]) ** 2 + (ys - other[1]) ** 2 <= (0.06 * size) ** 2
+        assert magnitude[near_other].mean() < 0.35 * magnitude[(xs - points[0][0][0]) ** 2 +
+                                                               (ys - points[0][0][1]) ** 2 <= (0.06 * size) ** 2].mean()
+
+
+def test_strain_matches_an_analytic_field():
+    ys, xs = np.mgrid[0:40, 0:50].astype(np.float64)
+    u = 0.01 * xs * ys + 0.003 * xs ** 2
+    v = 0.02 * xs ** 2 - 0.005 * ys ** 2
+    ux, uy = 0.01 * ys + 0.006 * xs, 0.01 * xs
+    vx, vy = 0.04 * xs, -0.01 * ys
+    expected = np.sqrt(ux ** 2 + vy ** 2 + 0.5 * (uy + vx) ** 2)
+    strain = optical_strain(np.stack([u, v]).astype(np.float32))
+    assert np.allclose(strain[1:-1, 1:-1], expected[1:-1, 1:-1], rtol=1e-4, atol=1e-4)
+    # A rigid motion (translation + small rotation) has no strain.
+    theta = 0.01
+    rigid = np.stack([1.5 - theta * ys, -0.7 + theta * xs]).astype(np.float32)
+    assert np.abs(optical_strain(rigid)).max() < 1e-5
+
+
+def test_flow_methods_shift_and_normalisation():
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur((rng.random((64, 64)) * 255).astype(np.uint8), (0, 0), 2)
+    shifted = np.roll(texture, 1, axis=1)   # content moves +1 px in x
+    for method in ("tvl1", "farneback"):
+        flow = optical_flow(texture, shifted, method)
+        assert flow.shape == (2, 64, 64)
+        assert abs(np.median(flow[0][8:-8, 8:-8]) - 1.0) < 0.2 and abs(np.median(flow[1][8:-8, 8:-8])) < 0.2
+    field = np.stack([flow[0], flow[1], optical_strain(flow)])
+    scaled = normalise(field, "max")
+    assert np.hypot(scaled[0], scaled[1]).max() == pytest.approx(1.0, abs=1e-5)
+    assert scaled[2].max() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown flow method 'lk'"):
+        optical_flow(texture, shifted, "lk")
+    with pytest.raises(ValueError, match="unknown flow normalisation 'std'"):
+        normalise(field, "std")
+    with pytest.raises(ValueError, match="two grey images of one shape"):
+        optical_flow(texture, texture[:32], "tvl1")
+
+
+# ---------------------------------------------------------------- clips
+
+@pytest.mark.parametrize("onset,offset,length", [(10, 40, 16), (10, 25, 16), (5, 9, 16), (3, 3, 4), (1, 100, 1)])
+def test_clip_has_exactly_t_frames_from_onset_to_offset(onset, offset, length):
+    plan = clip_plan(onset, offset, length)
+    assert len(plan) == length
+    assert plan[0][0] == onset
+    if length > 1:
+        assert plan[-1][0] + plan[-1][2] == pytest.approx(offset)
+    times = [a + w * (b - a) for a, b, w in plan]
+    assert all(t2 >= t1 for t1, t2 in zip(times, times[1:]))
+    if offset - onset + 1 >= length:   # uniform sampling, no interpolation, no repeats
+        assert all(w == 0 for _, _, w in plan) and len({a for a, _, _ in plan}) == length
+    frames = {n: np.full((2, 2, 3), n, np.uint8) for n in frames_needed(plan)}
+    clip = assemble_clip(plan, frames)
+    assert clip.shape == (length, 2, 2, 3)
+    assert np.allclose(clip[:, 0, 0, 0], np.round(times), atol=1)   # interpolated values follow time
+
+
+def test_clip_plan_refuses_bad_input():
+    with pytest.raises(ValueError, match="clip length must be at least 1"):
+        clip_plan(1, 5, 0)
+    with pytest.raises(ValueError, match="offset 1 is before onset 5"):
+        clip_plan(5, 1, 4)
+
+
+# ---------------------------------------------------------------- apex estimation + a whole subject
+
+def test_apex_candidates_and_smoothing():
+    assert candidate_frames(10, 40, 16) == list(range(12, 41, 2))
+    assert candidate_frames(10, 15, 16) == [11, 12, 13, 14, 15]
+    assert candidate_frames(7, 7) == [7]
+    assert np.allclose(smooth(np.array([0.0, 4.0, 0.0])), [1.0, 2.0, 1.0])
+    blank = np.zeros((32, 32), np.uint8)
+    with pytest.raises(ValueError, match="no candidate frames"):
+        estimate_apex(blank, {})
+
+
+def test_estimated_apex_is_near_the_true_apex(smic_subject, syn):
+    arrays, meta = smic_subject
+    truth = syn[3].set_index("sample")
+    assert list(arrays["apex_source"]) == ["estimated"] * 6
+    for sample, apex in zip(arrays["sample"], arrays["apex"]):
+        row = truth.loc[sample.replace("s01_", "s1_")]
+        tolerance = max(2, round(0.2 * (row.offset - row.onset + 1)))
+        assert abs(int(apex) - row.apex) <= tolerance, (sample, apex, row.apex)
+
+
+def test_subject_arrays_have_the_documented_shapes(smic_subject):
+    arrays, meta = smic_subject
+    n = 6
+    expected = {"onset_rgb": ((n, 112, 112, 3), np.uint8), "apex_rgb": ((n, 112, 112, 3), np.uint8),
+                "flow": ((n, 3, 64, 64), np.float16), "clip": ((n, 8, 3, 48, 48), np.uint8),
+                "landmarks": ((n, 68, 2), np.float32), "align_matrix": ((n, 2, 3), np.float32),
+                "onset": ((n,), np.int32), "apex": ((n,), np.int32), "offset": ((n,), np.int32)}
+    for key, (shape, dtype) in expected.items():
+        assert arrays[key].shape == shape and arrays[key].dtype == dtype, key
+    assert set(ARRAY_KEYS) <= set(arrays)
+    assert (arrays["onset"] <= arrays["apex"]).all() and (arrays["apex"] <= arrays["offset"]).all()
+    assert (arrays["face_frame"] == arrays["onset"]).all()
+    assert meta["skipped"] == [] and meta["subject"] == "syn_smic/s01"
+    assert all(sample["apex_scores"] for sample in meta["samples"])
+    # decode only what is used: onset, apex, clip frames and apex candidates, not every frame
+    assert meta["frames_decoded"] < sum(int(o - a + 1) for a, o in zip(arrays["onset"], arrays["offset"]))
+
+
+def test_run_writes_artefact_atomically_and_loader_reads_it(syn, tmp_path):
+    out, _, manifests, truth = syn
+    manifest_path = tmp_path / "syn_casme2.csv"
+    manifests["syn_casme2"].to_csv(manifest_path, index=False)
+    target = tmp_path / "pre" / "sub01.npz"
+    meta = run(manifest_path, "syn_casme2", "sub01", target, {**SMALL, "flow": {"method": "farneback"}},
+               progress=False)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["sub01.json", "sub01.npz"]   # no temp files left
+    data = load_subject(target)
+    assert list(data["sample"]) == list(manifests["syn_casme2"]["sample"])
+    sources = dict(zip(data["sample"], data["apex_source"]))
+    unknown = truth[(truth.format == "casme2") & truth.apex_unknown]["sample"].tolist()
+    assert unknown and all(sources[s] == "estimated" for s in unknown)
+    assert all(sources[s] == "annotated" for s in sources if s not in unknown)
+    annotated = truth.set_index("sample")
+    for sample, apex, source in zip(data["sample"], data["apex"], data["apex_source"]):
+        if source == "annotated":
+            assert apex == annotated.loc[sample, "apex"]
+    assert data["meta"]["settings"]["flow"]["method"] == "farneback"
+    assert data["meta"]["arrays"]["clip"]["shape"] == [6, 8, 3, 48, 48]
+    assert json.loads(target.with_suffix(".json").read_text())["dataset"] == "syn_casme2"
+    assert meta["seconds"] > 0
+    figure = qc_figure(target, tmp_path / "qc" / "sub01.png")
+    image = cv2.imread(str(figure))
+    assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
+
+
+# ---------------------------------------------------------------- failure paths
+
+def _blank_sample(tmp_path, frames=range(1, 9)):
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for n in frames:
+        cv2.imwrite(str(folder / f"img{n}.jpg"), np.full((120, 160, 3), 128, np.uint8))
+    row = {"dataset": "d", "subject": "d/s1", "sample": "blank01", "frames_dir": str(folder),
+           "frame_pattern": "img{}.jpg", "onset": 1, "apex": 4, "offset": 8, "n_frames": 8, "emotion": "x",
+           "aus": "", "apex_source": "annotated", "fixes": ""}
+    frame = pd.DataFrame([row])
+    for column in ("onset", "apex", "offset", "n_frames"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def test_no_face_is_an_error_naming_the_sample_and_frames(tmp_path):
+    manifest = _blank_sample(tmp_path)
+    with pytest.raises(NoFaceError, match=r"dataset 'd', subject 's1', sample 'blank01': no face found on "
+                                          r"frames 1\.\.5 \(onset and the next 4\)"):
+        process_subject(manifest, "d", "s1", SMALL)
+
+
+def test_no_face_with_skip_is_listed_never_silent(tmp_path, capsys):
+    manifest = _blank_sample(tmp_path)
+    arrays, meta = process_subject(manifest, "d", "s1", {**SMALL, "on_no_face": "skip"})
+    assert arrays["onset_rgb"].shape == (0, 112, 112, 3) and arrays["clip"].shape == (0, 8, 3, 48, 48)
+    assert [s["sample"] for s in meta["skipped"]] == ["blank01"]
+    assert "no face found" in meta["skipped"][0]["reason"]
+    assert "warning: skipped: dataset 'd', subject 's1', sample 'blank01': no face found" in capsys.readouterr().err
+    target = tmp_path / "out" / "s1.npz"
+    write_subject(target, arrays, meta)
+    assert load_subject(target)["meta"]["skipped"][0]["sample"] == "blank01"
+    assert qc_figure(target, tmp_path / "qc" / "s1.png").stat().st_size > 1000   # a figure even with N = 0
+    report = skip_report([target.with_suffix(".json")], "d")
+    assert report["samples_skipped"] == 1 and report["skipped"][0]["subject"] == "d/s1"
+    assert report["skipped"][0]["sample"] == "blank01"
+
+
+def test_missing_frame_and_unknown_subject_are_named(syn, tmp_path):
+    manifest = syn[2]["syn_casme2"].copy()
+    first = manifest.iloc[0]
+    (tmp_path / "frames").mkdir()
+    manifest.loc[0, "frames_dir"] = str(tmp_path / "frames")
+    with pytest.raises(PreprocessError, match=rf"sample '{first['sample']}': cannot read frame {first.onset}: "):
+        process_subject(manifest.iloc[:1], "syn_casme2", "sub01", SMALL)
+    with pytest.raises(PreprocessError, match=r"dataset 'syn_casme2': subject 'sub09' is not in the manifest "
+                                              r"\(subjects: \['sub01'\]\)"):
+        process_subject(manifest, "syn_casme2", "sub09", SMALL)
+
+
+def test_bad_preprocess_settings_name_the_key():
+    with pytest.raises(ConfigError, match=r"config error at preprocess: unknown key 'crop'"):
+        resolve({"crop": 3})
+    with pytest.raises(ConfigError, match=r"config error at preprocess.flow: unknown key 'metod'"):
+        resolve({"flow": {"metod": "tvl1"}})
+    with pytest.raises(ConfigError, match=r"config error at preprocess.on_no_face: 'ignore' is not one of"):
+        resolve({"on_no_face": "ignore"})
+    assert resolve(None)["crop_size"] == 224 and resolve({"flow": {"method": "farneback"}})["flow"]["tvl1"]
+
+
+def test_config_schema_checks_the_preprocess_section():
+    import yaml
+    from pathlib import Path
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "config.yaml").read_text())
+    assert resolve(config["preprocess"]) == resolve(None)   # config.yaml documents the defaults
+    config["preprocess"]["flow"]["method"] = "lk"
+    with pytest.raises(ConfigError, match=r"config error at preprocess.flow.method"):
+        validate_config(config, load_schema())
+    config["preprocess"]["flow"]["method"] = "tvl1"
+    config["preprocess"]["sise"] = 3
+    with pytest.raises(ConfigError, match=r"config error at preprocess: unknown key"):
+        validate_config(config, load_schema())
+
+
+def test_cli_reports_a_bad_subject_in_one_line(syn, tmp_path, capsys):
+    from famnet.cli import main
+
+    manifest_path = tmp_path / "m.csv"
+    syn[2]["syn_smic"].to_csv(manifest_path, index=False)
+    code = main(["preprocess", "--manifest", str(manifest_path), "--dataset", "syn_smic", "--subject", "s7",
+                 "--out", str(tmp_path / "s7.npz"), "--quiet"])
+    assert code == 1
+    assert "error: dataset 'syn_smic': subject 's7' is not in the manifest" in capsys.readouterr().err
+    assert not (tmp_path / "s7.npz").exists()
+
+
+def test_loader_names_a_missing_artefact(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the preprocess rule"):
+        load_subject(tmp_path / "nothing.npz")

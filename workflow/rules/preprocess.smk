@@ -1,0 +1,88 @@
+# Preprocessing stage: per (dataset, subject) aligned crops, onset->apex flow + strain, clips
+# (preprocess/, docs/preprocessing.md), and a QC figure per subject (drawn by the same job, so
+# the models load once; redraw one by hand with `famnet preprocess --qc-only --out X.npz --qc X.png`). The subjects of a dataset are
+# known only once its manifest exists, so `manifest` is a checkpoint and the targets below are
+# resolved from it.
+import json
+
+
+def preprocess_settings_json():
+    return json.dumps(config.get("preprocess") or {}, sort_keys=True)
+
+
+def manifest_subjects(dataset):
+    """Local subject ids (without the '<dataset>/' prefix) of a dataset, from its manifest."""
+    from famnet.datasets import read_manifest
+
+    path = checkpoints.manifest.get(dataset=dataset).output[0]
+    subjects = read_manifest(path)["subject"].unique()
+    return sorted(s.split("/", 1)[1] for s in subjects)
+
+
+def run_datasets():
+    """Datasets of the protocols the main job builds, in first-seen order."""
+    names = []
+    for protocol in config["run"]["protocols"]:
+        for name in protocol_spec(protocol)["datasets"]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def preprocessed_targets(wildcards=None, datasets=None):
+    """Every subject's artefact, sidecar and QC figure, and each dataset's skip report, for the given
+    datasets (default: run_datasets())."""
+    targets = []
+    for dataset in datasets or run_datasets():
+        targets.append(f"results/preprocessed/{dataset}.report.json")
+        for subject in manifest_subjects(dataset):
+            targets += [f"results/preprocessed/{dataset}/{subject}.npz",
+                        f"results/preprocessed/{dataset}/{subject}.json",
+                        f"results/qc/{dataset}/{subject}.png"]
+    return targets
+
+
+rule preprocess:
+    wildcard_constraints:
+        subject=r"[^/]+",
+    input:
+        manifest="results/manifest/{dataset}.csv",
+    output:
+        npz="results/preprocessed/{dataset}/{subject}.npz",
+        meta="results/preprocessed/{dataset}/{subject}.json",
+        qc="results/qc/{dataset}/{subject}.png",
+    params:
+        settings=lambda w: preprocess_settings_json(),
+    log:
+        "results/logs/preprocess/{dataset}/{subject}.log",
+    benchmark:
+        "results/benchmarks/preprocess/{dataset}/{subject}.tsv"
+    threads: lambda w: int((config.get("preprocess") or {}).get("threads", 1))
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "famnet preprocess --manifest {input.manifest} --dataset {wildcards.dataset} --subject {wildcards.subject:q} "
+        "--out {output.npz} --qc {output.qc} --threads {threads} --settings {params.settings:q} > {log} 2>&1"
+
+
+
+rule preprocess_report:
+    """Per dataset: samples processed and every skipped sample with its reason (on_no_face: skip)."""
+    input:
+        lambda w: [f"results/preprocessed/{w.dataset}/{s}.json" for s in manifest_subjects(w.dataset)],
+    output:
+        "results/preprocessed/{dataset}.report.json",
+    log:
+        "results/logs/preprocess_report/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    run:
+        from preprocess.artifact import write_skip_report
+
+        report = write_skip_report(input, wildcards.dataset, output[0])
+        with open(log[0], "w") as handle:
+            handle.write(f"{wildcards.dataset}: {report['samples_processed']} samples processed, "
+                         f"{report['samples_skipped']} skipped {[s['sample'] for s in report['skipped']]}\n")
