@@ -22,23 +22,33 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _key_path(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+def _raise_first_error(schema: dict, value, prefix: tuple = ()) -> None:
+    """ConfigError for the shallowest schema violation, with the key path and, for a typo, the key."""
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value),
+                    key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if not errors:
+        return
+    error = errors[0]
+    message = error.message
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in known)
+        message = f"unknown key {', '.join(map(repr, unknown))} (known: {known})"
+    path = ".".join(str(p) for p in (*prefix, *error.absolute_path)) or "(top level)"
+    raise ConfigError(f"config error at {path}: {message}")
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Raise ConfigError for the first schema violation or dangling reference; return config."""
-    schema = schema or load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
-    if errors:
-        error = errors[0]
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = f"unknown key: {message}"
-        raise ConfigError(f"config error at {_key_path(error)}: {message}")
+    _raise_first_error(schema or load_schema(), config)
     _check_references(config)
     return config
+
+
+def validate_section(name: str, section: dict, schema: dict | None = None) -> dict:
+    """Check one top-level section on its own (library and CLI use outside Snakemake)."""
+    _raise_first_error((schema or load_schema())["properties"][name], section, prefix=(name,))
+    return section
 
 
 def _check_references(config: dict) -> None:
@@ -71,10 +81,11 @@ def missing_datasets(config: dict, protocol: str, raise_error: bool = False) -> 
     return missing
 
 
-def _deep_update(base: dict, update: dict) -> dict:
+def deep_update(base: dict, update: dict) -> dict:
+    """Update ``base`` in place with ``update``, nested mappings key by key (as Snakemake merges configs)."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
+            deep_update(base[key], value)
         else:
             base[key] = value
     return base
@@ -84,5 +95,5 @@ def load_config(*paths) -> dict:
     """Merge YAML files left to right as Snakemake merges --configfile (nested keys update) and validate."""
     merged: dict = {}
     for path in paths:
-        _deep_update(merged, yaml.safe_load(Path(path).read_text()) or {})
+        deep_update(merged, yaml.safe_load(Path(path).read_text()) or {})
     return validate_config(merged)

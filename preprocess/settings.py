@@ -37,45 +37,13 @@ DEFAULTS: dict = {
 }
 
 
-def _merge(base: dict, update: dict) -> dict:
-    for key, value in (update or {}).items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def _check_keys(section: dict, defaults: dict, where: str) -> None:
-    from famnet.config import ConfigError
-
-    for key, value in section.items():
-        if key not in defaults:
-            raise ConfigError(f"config error at {where}: unknown key {key!r} (known: {sorted(defaults)})")
-        if isinstance(defaults[key], dict) and key != "canonical":
-            if not isinstance(value, dict):
-                raise ConfigError(f"config error at {where}.{key}: expected a mapping, got {value!r}")
-            _check_keys(value, defaults[key], f"{where}.{key}")
-
-
-CHOICES = {("on_no_face",): ("error", "skip"), ("flow", "method"): ("tvl1", "farneback"),
-           ("flow", "normalise"): ("none", "max"), ("device",): ("cpu", "cuda")}
-
-
 def resolve(section: dict | None) -> dict:
     """DEFAULTS with a config's ``preprocess:`` section merged over them (nested keys update).
 
-    Unknown keys and bad choices raise famnet.config.ConfigError naming the key (the Snakefile's
-    schema check catches them earlier; this guards direct CLI / library use).
+    The section is checked against the config schema first, so unknown keys and bad choices raise
+    famnet.config.ConfigError naming the key also in direct CLI / library use.
     """
-    from famnet.config import ConfigError
+    from famnet.config import deep_update, validate_section
 
-    _check_keys(section or {}, DEFAULTS, "preprocess")
-    settings = _merge(copy.deepcopy(DEFAULTS), copy.deepcopy(section or {}))
-    for path, allowed in CHOICES.items():
-        value = settings
-        for key in path:
-            value = value[key]
-        if value not in allowed:
-            raise ConfigError(f"config error at preprocess.{'.'.join(path)}: {value!r} is not one of {list(allowed)}")
-    return settings
+    validate_section("preprocess", section or {})
+    return deep_update(copy.deepcopy(DEFAULTS), copy.deepcopy(section or {}))

@@ -368,3 +368,18 @@ def test_cli_reports_a_bad_subject_in_one_line(syn, tmp_path, capsys):
 def test_loader_names_a_missing_artefact(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the preprocess rule"):
         load_subject(tmp_path / "nothing.npz")
+
+
+def test_schema_documents_the_same_defaults_as_the_code():
+    from preprocess.settings import DEFAULTS
+
+    def walk(schema, defaults, where):
+        for key, sub in schema["properties"].items():
+            assert key in defaults, f"{where}.{key} is in the schema but has no default in the code"
+            if "default" in sub:
+                assert sub["default"] == defaults[key], f"{where}.{key}"
+            elif "properties" in sub:
+                walk(sub, defaults[key], f"{where}.{key}")
+        assert set(defaults) == set(schema["properties"]), where
+
+    walk(load_schema()["properties"]["preprocess"], DEFAULTS, "preprocess")
