@@ -28,37 +28,15 @@ Both files are written to a temporary file in the same folder and renamed into p
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from famnet.io import atomic_write
+
 SCHEMA_VERSION = 1
 ARRAY_KEYS = ("sample", "onset_rgb", "apex_rgb", "flow", "clip", "landmarks", "align_matrix", "face_box",
               "face_score", "face_frame", "onset", "apex", "offset", "apex_source")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
-    (permissions as a normally created file; the temporary file is removed on failure)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def sidecar_path(path) -> Path:
