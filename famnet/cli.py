@@ -71,6 +71,41 @@ def _preprocess(args) -> None:
           f"stages {meta['timing_s']} -> {args.out}")
 
 
+def _fuse(args) -> None:
+    from famnet.fuse import fuse_files
+
+    fused = fuse_files(args.pred_2d, args.pred_3d, args.out, weight=args.weight, mode=args.mode)
+    print(f"fused {len(fused)} samples ({args.mode}, 2D weight {args.weight}) -> {args.out}")
+
+
+def _evaluate(args) -> None:
+    import pandas as pd
+
+    from famnet.tables import evaluate_protocol, write_figures, write_metrics
+
+    table = pd.read_csv(args.protocol_csv, dtype={"subject": str, "sample": str}, keep_default_na=False)
+    spec = json.loads(args.files)
+    files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
+    document = evaluate_protocol(args.protocol, table, json.loads(args.classes), files)
+    write_metrics(document, args.out)
+    write_figures(document, args.confusion_png, args.per_subject_png)
+    for variant, method in document["methods"].items():
+        overall = method["summary"][0]
+        print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f} UAR {overall['uar']:.4f} "
+              f"({overall['samples']} samples, {overall['seeds']} seed(s))")
+
+
+def _tables(args) -> None:
+    from famnet.tables import build_table, table_markdown
+
+    metrics = [json.loads(Path(p).read_text()) for p in args.metrics]
+    info = json.loads(args.info)
+    table = build_table(metrics, info["paper"], info["synthetic"], info["config_hash"], info["code_version"])
+    write_csv_atomic(table, args.out_csv)
+    write_text_atomic(table_markdown(table), args.out_md)
+    print(table.to_string(index=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="famnet", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +148,32 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--threads", type=int, help="threads for torch / OpenCV (overrides preprocess.threads)")
     preprocess.add_argument("--quiet", action="store_true", help="no progress bar")
     preprocess.set_defaults(func=_preprocess)
+    fuse = commands.add_parser("fuse", help="FAMNet late fusion of one fold's 2D and 3D predictions")
+    fuse.add_argument("--pred-2d", required=True, type=Path)
+    fuse.add_argument("--pred-3d", required=True, type=Path)
+    fuse.add_argument("--out", required=True, type=Path)
+    fuse.add_argument("--weight", type=float, default=0.5, help="the 2D branch's share (models.famnet.fusion_weight)")
+    fuse.add_argument("--mode", default="softmax_mean", choices=["softmax_mean", "logit_mean"])
+    fuse.set_defaults(func=_fuse)
+
+    evaluate = commands.add_parser("evaluate", help="pooled UF1/UAR of a protocol's predictions + figures")
+    evaluate.add_argument("--protocol", required=True)
+    evaluate.add_argument("--protocol-csv", required=True, type=Path)
+    evaluate.add_argument("--classes", required=True, help="JSON list of class names in label order")
+    evaluate.add_argument("--files", required=True, help='JSON {variant: {seed: [fold CSVs]}}')
+    evaluate.add_argument("--out", required=True, type=Path)
+    evaluate.add_argument("--confusion-png", required=True, type=Path)
+    evaluate.add_argument("--per-subject-png", required=True, type=Path)
+    evaluate.set_defaults(func=_evaluate)
+
+    tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")
+    tables.add_argument("--metrics", required=True, nargs="+", type=Path)
+    tables.add_argument("--info", required=True,
+                        help='JSON {"paper": {protocol: {uf1, uar}}, "synthetic": {protocol: bool}, '
+                             '"config_hash": str, "code_version": str}')
+    tables.add_argument("--out-csv", required=True, type=Path)
+    tables.add_argument("--out-md", required=True, type=Path)
+    tables.set_defaults(func=_tables)
     return parser
 
 
@@ -124,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DatasetError, ProtocolError, ConfigError) as exc:
+    except (DatasetError, ProtocolError, ConfigError, ValueError) as exc:  # bad input: one line, exit 1
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

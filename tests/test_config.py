@@ -23,6 +23,8 @@ def test_shipped_configs_validate(config):
     assert ci["synthetic"]["demo"]["size"] == "tiny"
     # The CI file only overrides; everything else comes from the main config.
     assert ci["datasets"] == config["datasets"] and ci["protocols"] == config["protocols"]
+    paper = load_config(REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml")
+    assert paper["preprocess"]["crop_size"] == 224 and paper["training"]["device"] == "cuda"
 
 
 @pytest.mark.parametrize("mutate, key, words", [

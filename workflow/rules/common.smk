@@ -1,5 +1,7 @@
 # Helpers shared by the rules: config lookups and wildcard constraints.
 import json
+import re
+from pathlib import Path
 
 
 def dataset_spec(name):

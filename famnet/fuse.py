@@ -1,0 +1,56 @@
+"""FAMNet late fusion of saved per-fold predictions (the two branches' logits -> fused probabilities).
+
+Prediction CSVs (famnet/predict.py) hold, per held-out sample: dataset, subject, sample, fold, label,
+prediction, seed, ``logit_<class>`` and ``prob_<class>`` per class, and ``au_<n>`` per AU.
+The fused file keeps the identifying columns and writes ``prob_<class>`` and the argmax prediction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from famnet.io import write_csv_atomic
+from famnet.models.fusion import fuse_scores
+
+ID_COLUMNS = ["dataset", "subject", "sample", "fold", "label", "seed"]
+
+
+def read_predictions(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str})
+
+
+def class_names(frame: pd.DataFrame, prefix: str = "logit_") -> list[str]:
+    return [c[len(prefix):] for c in frame.columns if c.startswith(prefix)]
+
+
+def fuse_frames(frame_2d: pd.DataFrame, frame_3d: pd.DataFrame, weight: float, mode: str) -> pd.DataFrame:
+    """Fused predictions of one fold; both branches must cover exactly the same samples and classes."""
+    classes = class_names(frame_2d)
+    if classes != class_names(frame_3d):
+        raise ValueError(f"the branches' classes differ: {classes} vs {class_names(frame_3d)}")
+    keys = ["dataset", "subject", "sample"]
+    merged = frame_2d.merge(frame_3d, on=keys, how="outer", suffixes=("_2d", "_3d"), indicator=True)
+    lonely = merged[merged["_merge"] != "both"]
+    if not lonely.empty:
+        row = lonely.iloc[0]
+        side = "3D" if row["_merge"] == "left_only" else "2D"
+        raise ValueError(f"dataset {row.dataset!r}, subject {row.subject!r}, sample {row['sample']!r}: "
+                         f"no {side} prediction to fuse with ({len(lonely)} such samples)")
+    if not (merged["label_2d"] == merged["label_3d"]).all():
+        raise ValueError("the branches disagree on the true labels of the same samples")
+    logits_2d = merged[[f"logit_{c}_2d" for c in classes]].to_numpy(np.float64)
+    logits_3d = merged[[f"logit_{c}_3d" for c in classes]].to_numpy(np.float64)
+    probabilities = fuse_scores(logits_2d, logits_3d, weight=weight, mode=mode)
+    fused = pd.DataFrame({"dataset": merged["dataset"], "subject": merged["subject"], "sample": merged["sample"],
+                          "fold": merged["fold_2d"], "label": merged["label_2d"],
+                          "prediction": probabilities.argmax(axis=1), "seed": merged["seed_2d"]})
+    for index, name in enumerate(classes):
+        fused[f"prob_{name}"] = probabilities[:, index]
+    return fused
+
+
+def fuse_files(path_2d, path_3d, out_path, weight: float = 0.5, mode: str = "softmax_mean") -> pd.DataFrame:
+    fused = fuse_frames(read_predictions(path_2d), read_predictions(path_3d), weight, mode)
+    write_csv_atomic(fused, out_path)
+    return fused

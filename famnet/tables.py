@@ -1,0 +1,180 @@
+"""Evaluation of a protocol's pooled predictions, the results table and the figures.
+
+``evaluate_protocol`` pools every fold's predictions of a method and seed (each protocol sample
+exactly once, else an error naming the sample), computes UF1 / UAR overall and per dataset
+(famnet.metrics), per-class scores, the confusion matrix and per-subject accuracy, and summarises
+seeds as mean and standard deviation. ``build_table`` turns the metrics of the run's protocols into
+``results/tables/all.csv``: UF1 / UAR in percent, as papers report them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from famnet.fuse import read_predictions
+from famnet.metrics import confusion, evaluate, per_class, per_fold_mean
+
+BRANCH_NAMES = {"amnet2d": "AMNet2D", "amnet3d": "AMNet3D", "famnet": "FAMNet"}
+ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
+TABLE_COLUMNS = ["protocol", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
+                 "subjects", "seeds", "paper_uf1", "paper_uar", "diff_uf1", "diff_uar", "data", "config_hash",
+                 "code_version"]
+
+
+def method_name(variant: str) -> str:
+    """'amnet2d' -> 'AMNet2D', 'famnet-no_au' -> 'FAMNet w/o AU task'."""
+    branch, _, ablation = variant.partition("-")
+    name = BRANCH_NAMES[branch]
+    return f"{name} {ABLATION_NAMES[ablation]}" if ablation else name
+
+
+def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, seed: int) -> pd.DataFrame:
+    """All folds of one method and seed; every protocol sample exactly once with its protocol label."""
+    frame = pd.concat([read_predictions(path) for path in files], ignore_index=True)
+    keys = ["subject", "sample"]
+    duplicated = frame[frame.duplicated(keys, keep=False)]
+    if not duplicated.empty:
+        row = duplicated.iloc[0]
+        raise ValueError(f"{variant} seed {seed}: subject {row.subject!r}, sample {row['sample']!r} is predicted "
+                         f"more than once")
+    merged = protocol_table[["dataset", "subject", "sample", "fold", "label"]].merge(
+        frame[keys + ["prediction", "fold", "label"]], on=keys, how="left", suffixes=("", "_predicted"))
+    missing = merged[merged["prediction"].isna()]
+    if not missing.empty:
+        row = missing.iloc[0]
+        raise ValueError(f"{variant} seed {seed}: no prediction for dataset {row.dataset!r}, subject "
+                         f"{row.subject!r}, sample {row['sample']!r} ({len(missing)} missing)")
+    if (merged["label"] != merged["label_predicted"]).any() or (merged["fold"] != merged["fold_predicted"]).any():
+        raise ValueError(f"{variant} seed {seed}: labels or folds in the predictions differ from the protocol table")
+    merged["prediction"] = merged["prediction"].astype(int)
+    return merged[["dataset", "subject", "sample", "fold", "label", "prediction"]]
+
+
+def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
+    matrix = confusion(pooled["label"], pooled["prediction"], len(classes))
+    scores = per_class(matrix)
+    fold_uf1, fold_uar = per_fold_mean(pooled, len(classes))
+    per_subject = (pooled.assign(correct=pooled["label"] == pooled["prediction"])
+                   .groupby("subject")["correct"].mean())
+    return {
+        "slices": evaluate(pooled, classes).to_dict("records"),
+        "per_class": {name: {k: float(scores[k][i]) for k in ("precision", "recall", "f1")} | {
+            "support": int(scores["support"][i])} for i, name in enumerate(classes)},
+        "confusion": matrix.tolist(),
+        "per_fold_mean": {"uf1": fold_uf1, "uar": fold_uar},
+        "per_subject_accuracy": {s: float(v) for s, v in per_subject.items()},
+    }
+
+
+def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list[str],
+                      files: dict[str, dict[int, list]]) -> dict:
+    """``files[variant][seed]`` = that run's fold prediction CSVs. Returns the metrics document."""
+    methods = {}
+    for variant, per_seed in files.items():
+        seeds = {int(seed): _seed_metrics(pooled_predictions(protocol_table, paths, variant, int(seed)), classes)
+                 for seed, paths in sorted(per_seed.items())}
+        summary = []
+        for position, row in enumerate(next(iter(seeds.values()))["slices"]):
+            uf1 = [m["slices"][position]["uf1"] for m in seeds.values()]
+            uar = [m["slices"][position]["uar"] for m in seeds.values()]
+            summary.append({"slice": row["slice"], "uf1": float(np.mean(uf1)), "uar": float(np.mean(uar)),
+                            "uf1_std": float(np.std(uf1)), "uar_std": float(np.std(uar)),
+                            "samples": row["samples"], "subjects": row["subjects"], "seeds": len(seeds)})
+        methods[variant] = {"method": method_name(variant), "summary": summary, "seeds": seeds}
+    return {"protocol": protocol, "classes": classes, "samples": len(protocol_table),
+            "subjects": int(protocol_table["subject"].nunique()), "methods": methods}
+
+
+def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str, bool], config_hash: str,
+                code_version: str) -> pd.DataFrame:
+    """One row per protocol x slice x method; ``paper[protocol]`` = {"uf1", "uar"} for FAMNet, in percent."""
+    rows = []
+    for document in metrics:
+        protocol = document["protocol"]
+        reported = paper.get(protocol) or {}
+        for variant, method in document["methods"].items():
+            for line in method["summary"]:
+                row = {"protocol": protocol, "slice": line["slice"], "method": method["method"], "variant": variant,
+                       "uf1": 100 * line["uf1"], "uar": 100 * line["uar"], "uf1_std": 100 * line["uf1_std"],
+                       "uar_std": 100 * line["uar_std"], "samples": line["samples"], "subjects": line["subjects"],
+                       "seeds": line["seeds"], "paper_uf1": np.nan, "paper_uar": np.nan,
+                       "data": "synthetic" if synthetic[protocol] else "real",
+                       "config_hash": config_hash, "code_version": code_version}
+                if variant == "famnet" and line["slice"] == "all" and reported:
+                    row["paper_uf1"], row["paper_uar"] = reported.get("uf1", np.nan), reported.get("uar", np.nan)
+                rows.append(row)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["diff_uf1"] = table["uf1"] - table["paper_uf1"]
+    table["diff_uar"] = table["uar"] - table["paper_uar"]
+    return table.round({c: 2 for c in ("uf1", "uar", "uf1_std", "uar_std", "diff_uf1", "diff_uar")})
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """all.md: the table for people (std shown as ±, empty paper columns left blank)."""
+    lines = ["| protocol | slice | method | UF1 | UAR | samples | subjects | seeds | paper UF1 | paper UAR | data |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.protocol} | {r.slice} | {r.method} | {r.uf1:.2f} ± {r.uf1_std:.2f} | "
+                     f"{r.uar:.2f} ± {r.uar_std:.2f} | {r.samples} | {r.subjects} | {r.seeds} | "
+                     f"{blank(r.paper_uf1)} | {blank(r.paper_uar)} | {r.data} |")
+    hashes = ", ".join(sorted(set(table["config_hash"])))
+    versions = ", ".join(sorted(set(table["code_version"])))
+    lines += ["", f"UF1 / UAR in percent, pooled over all LOSO folds, mean ± std over seeds. "
+                  f"Config {hashes}, code {versions}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_figures(document: dict, confusion_png: Path, per_subject_png: Path) -> None:
+    """Confusion matrices (summed over seeds) and per-subject accuracy of every method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from famnet.io import atomic_write
+
+    classes, methods = document["classes"], document["methods"]
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4), squeeze=False)
+    for ax, (variant, method) in zip(axes[0], methods.items()):
+        matrix = np.sum([np.array(m["confusion"]) for m in method["seeds"].values()], axis=0)
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > matrix.max() / 2 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        overall = method["summary"][0]
+        ax.set_title(f"{method['method']}\nUF1 {100 * overall['uf1']:.1f} UAR {100 * overall['uar']:.1f}", fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+    axes[0][0].set_ylabel("true", fontsize=7)
+    fig.suptitle(f"{document['protocol']}: confusion, pooled LOSO", fontsize=9)
+    fig.tight_layout()
+    atomic_write(confusion_png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+    subjects = sorted({s for m in methods.values() for seed in m["seeds"].values() for s in seed["per_subject_accuracy"]})
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(subjects) * len(methods) / 2), 3.2))
+    width = 0.8 / len(methods)
+    for k, (variant, method) in enumerate(methods.items()):
+        accuracy = [np.mean([seed["per_subject_accuracy"].get(s, np.nan) for seed in method["seeds"].values()])
+                    for s in subjects]
+        ax.bar(np.arange(len(subjects)) + k * width, accuracy, width, label=method["method"])
+    ax.set_xticks(np.arange(len(subjects)) + 0.4 - width / 2, subjects, rotation=60, ha="right", fontsize=6)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy of the held-out subject")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{document['protocol']}: per held-out subject", fontsize=9)
+    fig.tight_layout()
+    atomic_write(per_subject_png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def write_metrics(document: dict, path) -> None:
+    from famnet.io import write_text_atomic
+
+    write_text_atomic(json.dumps(document, indent=1) + "\n", path)

@@ -1,0 +1,107 @@
+"""Fusion of saved predictions, pooled evaluation of a protocol, the results table and figures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from famnet.fuse import fuse_files, fuse_frames
+from famnet.tables import build_table, evaluate_protocol, method_name, table_markdown, write_figures
+
+CLASSES = ["negative", "positive", "surprise"]
+
+
+def predictions(samples, logits, fold=0, seed=0):
+    frame = pd.DataFrame({"dataset": [s[0] for s in samples], "subject": [s[1] for s in samples],
+                          "sample": [s[2] for s in samples], "fold": fold, "label": [s[3] for s in samples],
+                          "prediction": np.argmax(logits, axis=1), "seed": seed})
+    for i, name in enumerate(CLASSES):
+        frame[f"logit_{name}"] = np.asarray(logits)[:, i]
+    return frame
+
+
+SAMPLES = [("a", "a/s1", "x1", 0), ("a", "a/s1", "x2", 1)]
+
+
+def test_fusion_averages_the_branches_softmax():
+    two_d = predictions(SAMPLES, [[4.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    three_d = predictions(SAMPLES[::-1], [[0.0, 5.0, 0.0], [0.0, 0.0, 0.0]])  # other row order
+    fused = fuse_frames(two_d, three_d, weight=0.5, mode="softmax_mean")
+    soft = lambda z: np.exp(z) / np.exp(z).sum()
+    expected_x2 = 0.5 * soft(np.array([0.0, 0.0, 1.0])) + 0.5 * soft(np.array([0.0, 5.0, 0.0]))
+    row = fused[fused["sample"] == "x2"].iloc[0]
+    assert [row[f"prob_{c}"] for c in CLASSES] == pytest.approx(expected_x2)
+    assert row["prediction"] == 1 and row["label"] == 1
+    assert np.allclose(fused[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1.0)
+    only_2d = fuse_frames(two_d, three_d, weight=1.0, mode="softmax_mean")
+    assert list(only_2d.sort_values("sample")["prediction"]) == [0, 2]
+
+
+def test_fusion_refuses_a_sample_missing_from_one_branch(tmp_path):
+    two_d = predictions(SAMPLES, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    three_d = predictions(SAMPLES[:1], [[1.0, 0.0, 0.0]])
+    two_d.to_csv(tmp_path / "a.csv", index=False)
+    three_d.to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(ValueError, match=r"subject 'a/s1', sample 'x2': no 3D prediction"):
+        fuse_files(tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "f.csv")
+    assert not (tmp_path / "f.csv").exists()
+
+
+def protocol_table():
+    rows = [("d1", "d1/s1", "p1", 0, 0), ("d1", "d1/s1", "p2", 1, 0), ("d2", "d2/s2", "p3", 2, 1),
+            ("d2", "d2/s2", "p4", 0, 1)]
+    return pd.DataFrame(rows, columns=["dataset", "subject", "sample", "label", "fold"])
+
+
+def write_run(tmp_path, variant, seed, predicted):
+    table = protocol_table().assign(prediction=predicted, seed=seed)
+    paths = []
+    for fold, part in table.groupby("fold"):
+        path = tmp_path / f"{variant}_{seed}_{fold}.csv"
+        part.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def test_evaluation_pools_folds_and_summarises_seeds(tmp_path):
+    files = {"amnet2d": {0: write_run(tmp_path, "amnet2d", 0, [0, 1, 2, 0]),
+                         1: write_run(tmp_path, "amnet2d", 1, [0, 1, 1, 1])},
+             "famnet-no_au": {0: write_run(tmp_path, "famnet-no_au", 0, [0, 1, 2, 0])}}
+    document = evaluate_protocol("p", protocol_table(), CLASSES, files)
+    summary = {row["slice"]: row for row in document["methods"]["amnet2d"]["summary"]}
+    assert summary["all"]["seeds"] == 2 and summary["all"]["samples"] == 4
+    # seed 0 is perfect; seed 1: F1 (2/3, 1/2, 0) -> UF1 7/18, recall (1/2, 1, 0) -> UAR 1/2
+    assert summary["all"]["uf1"] == pytest.approx((1 + 7 / 18) / 2)
+    assert summary["all"]["uar"] == pytest.approx((1 + 0.5) / 2)
+    assert summary["all"]["uf1_std"] == pytest.approx((1 - 7 / 18) / 2)
+    assert set(summary) == {"all", "d1", "d2"}
+    assert document["methods"]["amnet2d"]["seeds"][1]["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+
+    table = build_table([document], {"p": {"uf1": 80.0, "uar": 70.0}}, {"p": True}, "abc", "v1")
+    assert list(table["method"].unique()) == ["AMNet2D", "FAMNet w/o AU task"]
+    assert len(table) == 6 and (table["data"] == "synthetic").all()
+    # paper numbers only beside the full FAMNet's overall row; here there is none
+    assert table["paper_uf1"].isna().all()
+    assert "| p | all | AMNet2D |" in table_markdown(table)
+
+    write_figures(document, tmp_path / "c.png", tmp_path / "s.png")
+    assert (tmp_path / "c.png").stat().st_size > 5000 and (tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_paper_numbers_and_differences_sit_on_famnet_overall(tmp_path):
+    files = {"famnet": {0: write_run(tmp_path, "famnet", 0, [0, 1, 2, 0])}}
+    document = evaluate_protocol("p", protocol_table(), CLASSES, files)
+    table = build_table([document], {"p": {"uf1": 84.03, "uar": 83.75}}, {"p": False}, "abc", "v1")
+    overall = table[(table["slice"] == "all")].iloc[0]
+    assert overall["uf1"] == 100.0 and overall["paper_uf1"] == 84.03 and overall["diff_uf1"] == pytest.approx(15.97)
+    assert table[table["slice"] != "all"]["paper_uf1"].isna().all() and overall["data"] == "real"
+
+
+def test_a_missing_prediction_is_an_error_not_a_drop(tmp_path):
+    paths = write_run(tmp_path, "amnet3d", 0, [0, 1, 2, 0])[:1]   # fold 1's file left out
+    with pytest.raises(ValueError, match=r"no prediction for dataset 'd2', subject 'd2/s2', sample 'p3' \(2 missing\)"):
+        evaluate_protocol("p", protocol_table(), CLASSES, {"amnet3d": {0: paths}})
+
+
+def test_method_names():
+    assert method_name("amnet3d-no_attention") == "AMNet3D w/o attention"
+    assert method_name("famnet") == "FAMNet"
