@@ -1,5 +1,5 @@
-# FAMNet micro-expression pipeline. Main job: `snakemake --cores 8` (rule all), or name a target,
-# e.g. `snakemake --cores 8 results/protocols/megc2019.csv`. Configure in config/config.yaml.
+# FAMNet micro-expression pipeline. Main job: `snakemake --cores 8` (rule all: results/tables/all.csv),
+# or name a target, e.g. `snakemake --cores 8 results/protocols/megc2019.csv`. Configure in config/config.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -17,10 +17,14 @@ except ConfigError as error:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
+        "results/tables/all.csv",
+        "results/tables/all.md",
         expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
         preprocessed_targets,
     default_target: True

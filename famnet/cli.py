@@ -71,6 +71,40 @@ def _preprocess(args) -> None:
           f"stages {meta['timing_s']} -> {args.out}")
 
 
+def _train(args) -> None:
+    from famnet.data import load_protocol_data, read_protocol_table
+    from famnet.predict import predict_fold
+    from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, train_fold
+
+    training = json.loads(args.training_json)
+    if args.threads:
+        training["threads"] = args.threads
+    cfg = TrainConfig.from_dict(training)
+    run = FoldRun(protocol=args.protocol, branch=args.branch, ablation=args.ablation, fold=args.fold, seed=args.seed,
+                  classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
+                  model_config=json.loads(args.model_json))
+    table = read_protocol_table(args.protocol_csv)
+    data = load_protocol_data(table, args.preprocessed, run.input, run.aus)
+    result = train_fold(run, data, cfg, progress=not args.quiet)
+    save_run(result, args.out_dir)
+    info, last = result["info"], result["log"].iloc[-1]
+    print(f"{run.protocol} {run.variant} fold {run.fold} seed {run.seed}: {info['samples']} samples, "
+          f"{info['epochs']} epochs in {info['seconds']} s on {info['device']}, final train loss "
+          f"{last['train_loss']:.4f}, accuracy {last['train_accuracy']:.3f} -> {args.out_dir}")
+    if args.predictions:
+        frame = predict_fold(result["model"], info, data, resolve_device(cfg.device), cfg.batch_size)
+        write_csv_atomic(frame, args.predictions)
+        print(f"held-out {info['held_out_subjects']}: {int((frame['prediction'] == frame['label']).sum())}/{len(frame)} "
+              f"correct -> {args.predictions}")
+
+
+def _predict(args) -> None:
+    from famnet.predict import predict_files
+
+    frame = predict_files(args.model_dir, args.protocol_csv, args.preprocessed, args.out, args.device)
+    print(f"{len(frame)} held-out samples, {int((frame['prediction'] == frame['label']).sum())} correct -> {args.out}")
+
+
 def _fuse(args) -> None:
     from famnet.fuse import fuse_files
 
@@ -148,6 +182,33 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--threads", type=int, help="threads for torch / OpenCV (overrides preprocess.threads)")
     preprocess.add_argument("--quiet", action="store_true", help="no progress bar")
     preprocess.set_defaults(func=_preprocess)
+    train = commands.add_parser("train", help="train one branch on every subject but one fold's, "
+                                              "then predict the held-out fold")
+    train.add_argument("--protocol-csv", required=True, type=Path, help="results/protocols/<protocol>.csv")
+    train.add_argument("--preprocessed", required=True, type=Path, help="results/preprocessed")
+    train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
+    train.add_argument("--branch", required=True, choices=["amnet2d", "amnet3d"])
+    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au"])
+    train.add_argument("--fold", required=True, type=int, help="the held-out fold")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--model-json", default="{}", help="JSON: models.<branch> of config.yaml (no ablation applied)")
+    train.add_argument("--training-json", default="{}", help="JSON: the training section of config.yaml")
+    train.add_argument("--threads", type=int, help="torch threads (overrides training.threads)")
+    train.add_argument("--aus-json", default="[]", help="JSON list: the AU head's AU numbers")
+    train.add_argument("--classes-json", required=True, help="JSON list of class names in label order")
+    train.add_argument("--out-dir", required=True, type=Path, help="model.safetensors, config.json, train_log.csv")
+    train.add_argument("--predictions", type=Path, help="also write the held-out predictions CSV here")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    predict = commands.add_parser("predict", help="held-out predictions CSV of a trained fold model")
+    predict.add_argument("--model-dir", required=True, type=Path)
+    predict.add_argument("--protocol-csv", required=True, type=Path)
+    predict.add_argument("--preprocessed", required=True, type=Path)
+    predict.add_argument("--out", required=True, type=Path)
+    predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    predict.set_defaults(func=_predict)
+
     fuse = commands.add_parser("fuse", help="FAMNet late fusion of one fold's 2D and 3D predictions")
     fuse.add_argument("--pred-2d", required=True, type=Path)
     fuse.add_argument("--pred-3d", required=True, type=Path)

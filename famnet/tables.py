@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from famnet.fuse import read_predictions
-from famnet.metrics import confusion, evaluate, per_class, per_fold_mean
+from famnet.aus import parse_aus
+from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
 
 BRANCH_NAMES = {"amnet2d": "AMNet2D", "amnet3d": "AMNet3D", "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
@@ -41,8 +42,10 @@ def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, 
         row = duplicated.iloc[0]
         raise ValueError(f"{variant} seed {seed}: subject {row.subject!r}, sample {row['sample']!r} is predicted "
                          f"more than once")
-    merged = protocol_table[["dataset", "subject", "sample", "fold", "label"]].merge(
-        frame[keys + ["prediction", "fold", "label"]], on=keys, how="left", suffixes=("", "_predicted"))
+    au_columns = [c for c in frame.columns if c.startswith("au_")]
+    columns = ["dataset", "subject", "sample", "fold", "label"] + (["aus"] if "aus" in protocol_table else [])
+    merged = protocol_table[columns].merge(
+        frame[keys + ["prediction", "fold", "label"] + au_columns], on=keys, how="left", suffixes=("", "_predicted"))
     missing = merged[merged["prediction"].isna()]
     if not missing.empty:
         row = missing.iloc[0]
@@ -51,7 +54,22 @@ def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, 
     if (merged["label"] != merged["label_predicted"]).any() or (merged["fold"] != merged["fold_predicted"]).any():
         raise ValueError(f"{variant} seed {seed}: labels or folds in the predictions differ from the protocol table")
     merged["prediction"] = merged["prediction"].astype(int)
-    return merged[["dataset", "subject", "sample", "fold", "label", "prediction"]]
+    return merged[columns + ["prediction"] + au_columns]
+
+
+def au_scores(pooled: pd.DataFrame) -> dict | None:
+    """Per-AU F1 (AU probability >= 0.5 = present) over the samples with AU labels; None when the
+    method has no AU outputs (fused methods) or the protocol lists no AUs."""
+    au_columns = [c for c in pooled.columns if c.startswith("au_")]
+    if not au_columns or "aus" not in pooled:
+        return None
+    aus = [int(c[len("au_"):]) for c in au_columns]
+    coded = [parse_aus(cell) for cell in pooled["aus"]]
+    targets = np.array([[au in sample for au in aus] for sample in coded], dtype=bool).reshape(len(pooled), len(aus))
+    mask = np.array([bool(sample) for sample in coded])
+    f1 = au_f1(targets, pooled[au_columns].to_numpy() >= 0.5, mask)
+    return {"samples": int(mask.sum()), "mean_f1": float(f1.mean()),
+            "f1": {str(au): float(score) for au, score in zip(aus, f1)}}
 
 
 def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
@@ -67,6 +85,7 @@ def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
         "confusion": matrix.tolist(),
         "per_fold_mean": {"uf1": fold_uf1, "uar": fold_uar},
         "per_subject_accuracy": {s: float(v) for s, v in per_subject.items()},
+        "au": au_scores(pooled),
     }
 
 

@@ -25,6 +25,8 @@ def test_shipped_configs_validate(config):
     assert ci["datasets"] == config["datasets"] and ci["protocols"] == config["protocols"]
     paper = load_config(REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml")
     assert paper["preprocess"]["crop_size"] == 224 and paper["training"]["device"] == "cuda"
+    # the paper's inputs, not the CPU demo's
+    assert paper["models"]["amnet2d"]["input"] == "apex" and paper["models"]["amnet3d"]["input"] == "clip"
 
 
 @pytest.mark.parametrize("mutate, key, words", [

@@ -105,3 +105,19 @@ def test_a_missing_prediction_is_an_error_not_a_drop(tmp_path):
 def test_method_names():
     assert method_name("amnet3d-no_attention") == "AMNet3D w/o attention"
     assert method_name("famnet") == "FAMNet"
+
+
+def test_au_f1_is_scored_on_the_samples_with_au_labels(tmp_path):
+    table = protocol_table().assign(aus=["6+12", "4", "", "6"])     # p3 has no AU labels
+    frame = table.assign(prediction=[0, 1, 2, 0], seed=0, au_4=[0.1, 0.9, 0.9, 0.2], au_6=[0.8, 0.1, 0.9, 0.3],
+                         au_12=[0.7, 0.6, 0.1, 0.1]).drop(columns="aus")
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    fused = table.assign(prediction=[0, 1, 2, 0], seed=0).drop(columns="aus")
+    fused.to_csv(tmp_path / "f.csv", index=False)
+    document = evaluate_protocol("p", table, CLASSES, {"amnet2d": {0: [tmp_path / "p.csv"]},
+                                                      "famnet": {0: [tmp_path / "f.csv"]}})
+    au = document["methods"]["amnet2d"]["seeds"][0]["au"]
+    # over p1, p2, p4: AU4 1 TP; AU6 1 TP + 1 FN -> 2/3; AU12 1 TP + 1 FP -> 2/3 (p3's 0.9s are ignored)
+    assert au["samples"] == 3 and au["f1"] == pytest.approx({"4": 1.0, "6": 2 / 3, "12": 2 / 3})
+    assert au["mean_f1"] == pytest.approx((1 + 4 / 3) / 3)
+    assert document["methods"]["famnet"]["seeds"][0]["au"] is None

@@ -51,6 +51,26 @@ def test_main_job_builds_the_synthetic_composite(smoke_run):
     assert "36/36" in log  # the generator's progress bar reached the end
 
 
+def test_main_job_ends_with_the_results_table(smoke_run):
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "tables" / "all.csv")
+    expected = {(slice_, method) for slice_ in ("all", "syn_casme2", "syn_samm", "syn_smic")
+                for method in ("AMNet2D", "AMNet3D", "FAMNet")}
+    assert set(zip(table["slice"], table["method"])) == expected and len(table) == len(expected)
+    assert (table["protocol"] == "synthetic").all() and (table["data"] == "synthetic").all()
+    assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
+    assert (table.loc[table["slice"] == "all", "samples"] == 36).all()
+    assert (table["seeds"] == 1).all() and table["config_hash"].str.len().eq(12).all()
+    assert "| synthetic | all | FAMNet |" in (results / "tables" / "all.md").read_text()
+    for variant in ("amnet2d", "amnet3d", "famnet"):
+        assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
+    for figure in ("synthetic_confusion.png", "synthetic_per_subject.png"):
+        assert (results / "figures" / figure).stat().st_size > 5000
+    for fold in range(6):
+        model_dir = results / "models" / "synthetic" / "amnet3d" / "seed0" / f"fold{fold}"
+        assert {p.name for p in model_dir.iterdir()} >= {"model.safetensors", "config.json", "train_log.csv"}
+
+
 def test_second_run_has_nothing_to_do(smoke_run):
     result = _snakemake(smoke_run, "--dry-run")
     assert result.returncode == 0

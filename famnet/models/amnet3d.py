@@ -1,6 +1,7 @@
 """AMNet3D: torchvision r3d_18 + hierarchical CBAM attention with temporal attention + emotion / AU heads.
 
-Input N×C×T×H×W clips (mmaction2 layout), C = 3 RGB frames sampled onset..offset. Default
+Input N×C×T×H×W clips (mmaction2 layout), C = 3 RGB frames sampled onset..offset (``clip``), or
+the same frames minus the onset frame (``clip_diff``: only what moved, the identity cancels). Default
 T = 16 at 112×112 (preprocess.clip_length / preprocess.clip_size); any T >= 1 and H, W >= 16 work.
 """
 
@@ -13,7 +14,7 @@ import torchvision
 from famnet.models.branch import AttentiveResNet
 from famnet.models.registry import ModelConfig, register_model
 
-INPUT_CHANNELS = {"clip": 3}
+INPUT_CHANNELS = {"clip": 3, "clip_diff": 3}   # clip_diff: each frame minus the onset frame (famnet/data.py)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def protocol_json(wildcards):
     return json.dumps({"protocol": spec, "datasets": datasets}, sort_keys=True)
 
 
-rule protocol:
+checkpoint protocol:
     input:
         lambda w: [f"results/manifest/{name}.csv" for name in protocol_spec(w.protocol)["datasets"]],
     output:

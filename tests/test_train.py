@@ -1,0 +1,341 @@
+"""Training, prediction and the leakage guard, on small hand-made artefacts in the real schema.
+
+The artefacts are written with preprocess.artifact.write_subject, so the real loader reads them;
+each class has its own flow / image / clip pattern (plus noise) so a model can learn it. The whole
+workflow on real preprocessed synthetic data is tests/test_workflow.py.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from famnet.cli import main as cli
+from famnet.data import (LeakageError, Normalisation, au_targets, hflip, load_protocol_data, read_protocol_table,
+                         split_indices)
+from famnet.predict import load_trained, predict_files
+from famnet.predict import predict_fold
+from famnet.train import FoldRun, TrainConfig, class_weights, epoch_order, resolve_device, train_fold
+from preprocess.artifact import write_subject
+
+CLASSES = ["negative", "positive", "surprise"]
+AUS = [1, 2, 4, 6, 12]
+CLASS_AUS = {0: "4", 1: "6+12", 2: "1+2"}
+CROP, FLOW, CLIP, LENGTH = 32, 16, 16, 4
+
+
+def _sample_arrays(label: int, rng: np.random.Generator) -> dict:
+    """One sample whose class shows in every input as a local pattern that survives a mirror image:
+    flow in u, in v, or strain only; a bright band; a square moving across, moving down, or blinking."""
+    flow = rng.normal(0, 0.05, (3, FLOW, FLOW)).astype(np.float32)
+    flow[label, 4:12, 4:12] += 1.0
+    apex = rng.integers(60, 100, (CROP, CROP, 3)).astype(np.uint8)
+    apex[label * 10:label * 10 + 10] = 220
+    clip = rng.integers(60, 100, (LENGTH, 3, CLIP, CLIP)).astype(np.uint8)
+    for t in range(LENGTH):
+        rows, cols = {0: (slice(6, 10), slice(t * 3, t * 3 + 4)), 1: (slice(t * 3, t * 3 + 4), slice(6, 10)),
+                      2: (slice(6, 10), slice(6, 10) if t % 2 else slice(0, 0))}[label]
+        clip[t, :, rows, cols] = 230
+    return {"flow": flow.astype(np.float16), "apex_rgb": apex, "onset_rgb": apex, "clip": clip}
+
+
+def write_protocol(root, subjects: int = 4, per_class: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Artefacts for ``subjects`` subjects of one dataset and the protocol table that lists them."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(subjects):
+        subject, samples = f"sub{s + 1:02d}", []
+        for label in range(len(CLASSES)):
+            for k in range(per_class):
+                name = f"s{s + 1}_{label}_{k}"
+                samples.append((name, _sample_arrays(label, rng)))
+                aus = "" if s == subjects - 1 else CLASS_AUS[label]   # the last subject has no AU labels
+                rows.append({"dataset": "toy", "subject": f"toy/{subject}", "sample": name, "emotion": CLASSES[label],
+                             "class": CLASSES[label], "label": label, "fold": s, "aus": aus})
+        n = len(samples)
+        arrays = {key: np.stack([a[key] for _, a in samples]) for key in ("flow", "apex_rgb", "onset_rgb", "clip")}
+        arrays.update({"sample": np.array([name for name, _ in samples]), "landmarks": np.zeros((n, 68, 2), np.float32),
+                       "align_matrix": np.zeros((n, 2, 3), np.float32), "face_box": np.zeros((n, 4), np.float32),
+                       "face_score": np.ones(n, np.float32), "face_frame": np.zeros(n, np.int32),
+                       "onset": np.zeros(n, np.int32), "apex": np.full(n, 5, np.int32),
+                       "offset": np.full(n, 10, np.int32), "apex_source": np.array(["annotated"] * n)})
+        write_subject(root / "toy" / f"{subject}.npz", arrays,
+                      {"dataset": "toy", "subject": f"toy/{subject}", "samples": {}, "skipped": []})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    table = write_protocol(root / "preprocessed")
+    table.to_csv(root / "protocol.csv", index=False)
+    return root, read_protocol_table(root / "protocol.csv")
+
+
+FAST = {"epochs": 6, "batch_size": 6, "lr": 0.003, "threads": 1, "device": "cpu"}
+
+
+def _run(fold: int = 0, branch: str = "amnet2d", input: str = "flow", ablation: str = "none") -> FoldRun:
+    return FoldRun("toy", branch, ablation=ablation, fold=fold, seed=0, classes=CLASSES, aus=AUS,
+                   model_config={"input": input})
+
+
+# --- data -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("input, shape", [("apex", (3, CROP, CROP)), ("flow", (3, FLOW, FLOW)), ("clip_diff", (3, LENGTH, CLIP, CLIP)),
+                                          ("apex_flow", (6, CROP, CROP)), ("clip", (3, LENGTH, CLIP, CLIP))])
+def test_inputs_have_the_model_layout(toy, input, shape):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", input, AUS)
+    x = data.batch([0, 5])
+    assert x.dtype == torch.float32 and tuple(x.shape) == (2, *shape)
+    assert data.labels.tolist() == table["label"].tolist()
+
+
+def test_apex_flow_rescales_the_flow_vectors_with_the_grid(toy):
+    root, table = toy
+    flow = load_protocol_data(table, root / "preprocessed", "flow").batch([1])
+    stacked = load_protocol_data(table, root / "preprocessed", "apex_flow").batch([1])
+    # The flow grid doubles (16 -> 32), so u and v in pixels double; strain is unitless.
+    assert stacked[0, 3:5].mean().item() == pytest.approx(2 * flow[0, :2].mean().item(), rel=1e-3, abs=1e-4)
+    assert stacked[0, 5].mean().item() == pytest.approx(flow[0, 2].mean().item(), rel=1e-3, abs=1e-4)
+
+
+def test_samples_come_back_in_protocol_order(toy):
+    root, table = toy
+    shuffled = table.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    data = load_protocol_data(shuffled, root / "preprocessed", "flow")
+    reference = load_protocol_data(table, root / "preprocessed", "flow")
+    for row in (0, 7, 20):
+        original = table.index[table["sample"] == shuffled.loc[row, "sample"]][0]
+        assert torch.equal(data.batch([row]), reference.batch([original]))
+
+
+def test_au_targets_are_multi_hot_and_unknown_aus_are_masked():
+    table = pd.DataFrame({"aus": ["6+12", "", "4+7", "1+2+25"]})
+    targets, mask = au_targets(table, AUS)
+    assert targets.tolist() == [[0, 0, 0, 1, 1], [0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [1, 1, 0, 0, 0]]
+    assert mask.tolist() == [True, False, True, True]   # AU 7 and 25 are outside the head's list
+
+
+def test_a_sample_missing_from_its_artefact_is_named(toy):
+    root, table = toy
+    extra = pd.concat([table, table.iloc[[0]].assign(sample="s1_ghost")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"dataset 'toy', subject 'toy/sub01', sample 's1_ghost' is not in the artefact"):
+        load_protocol_data(extra, root / "preprocessed", "flow")
+
+
+def test_a_missing_artefact_is_named(toy, tmp_path):
+    _, table = toy
+    with pytest.raises(ValueError, match=r"dataset 'toy', subject 'toy/sub0\d'.*run the preprocess rule"):
+        load_protocol_data(table, tmp_path, "flow")
+
+
+def test_a_sample_skipped_by_preprocessing_is_reported_with_its_reason(tmp_path):
+    table = write_protocol(tmp_path, subjects=1, per_class=1)
+    sidecar = tmp_path / "toy" / "sub01.json"
+    meta = json.loads(sidecar.read_text())
+    meta["skipped"] = [{"sample": "s1_late", "reason": "no face in frames 10-14"}]
+    sidecar.write_text(json.dumps(meta))
+    extra = pd.concat([table, table.iloc[[0]].assign(sample="s1_late")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"sample 's1_late' was skipped by preprocessing \(no face in frames 10-14\)"):
+        load_protocol_data(extra, tmp_path, "flow")
+
+
+def test_hflip_mirrors_and_negates_only_the_flow_u():
+    x = torch.arange(2 * 6 * 2 * 3, dtype=torch.float32).view(2, 6, 2, 3)
+    flipped = hflip(x.clone(), "apex_flow")
+    assert torch.equal(flipped[:, [0, 1, 2, 4, 5]], x.flip(-1)[:, [0, 1, 2, 4, 5]])
+    assert torch.equal(flipped[:, 3], -x.flip(-1)[:, 3])
+    assert torch.equal(hflip(x[:, :3].clone(), "apex"), x[:, :3].flip(-1))
+
+
+def test_normalisation_uses_only_the_given_samples(toy):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow")
+    train = np.flatnonzero(table["fold"] != 0)
+    norm = Normalisation.fit(data, train)
+    x = data.batch(train).double()
+    assert norm.mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-6)
+    assert norm.std == pytest.approx(x.std(dim=(0, 2, 3), unbiased=False).tolist(), rel=1e-5)
+    normalised = norm(data.batch(train))
+    assert normalised.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+
+
+# --- leakage guard ------------------------------------------------------------------------------
+
+def test_split_holds_out_exactly_the_fold_and_validates_on_training_subjects(toy):
+    _, table = toy
+    train, val, test = split_indices(table, fold=2, val_fraction=0.34, seed=1)
+    subjects = table["subject"].to_numpy()
+    assert set(subjects[test]) == {"toy/sub03"} and len(test) == 6
+    assert len(set(subjects[val])) == 1 and "toy/sub03" not in set(subjects[val]) | set(subjects[train])
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(table)))
+
+
+def test_a_subject_in_two_folds_is_refused_as_leakage(toy):
+    _, table = toy
+    broken = table.copy()
+    broken.loc[broken.index[-1], "subject"] = "toy/sub01"    # sub01 (fold 0) now also has a fold-3 sample
+    with pytest.raises(LeakageError, match=r"leakage: held-out subject 'toy/sub01' .* in the training set"):
+        split_indices(broken, fold=0)
+
+
+def test_an_unknown_fold_is_refused(toy):
+    with pytest.raises(ValueError, match=r"fold 9 is not in the protocol table"):
+        split_indices(toy[1], fold=9)
+
+
+def test_the_held_out_subject_never_reaches_a_training_batch(toy):
+    """The held-out subject's inputs are NaN: any of its samples in a training batch, in the input statistics or in validation would make
+    the loss or the statistics NaN (train_fold raises on a non-finite loss)."""
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    held_out = np.flatnonzero(table["fold"] == 1)
+    poisoned = data.arrays[0].copy()
+    poisoned[held_out] = np.nan
+    data.arrays = (poisoned,)
+    result = train_fold(_run(fold=1), data, TrainConfig.from_dict({**FAST, "epochs": 2, "val_fraction": 0.34}),
+                        progress=False)
+    assert np.isfinite(result["log"][["train_loss", "val_uf1"]].to_numpy()).all()
+    assert all(np.isfinite(v) for v in result["norm"].mean + result["norm"].std)
+    assert result["info"]["held_out_subjects"] == ["toy/sub02"]
+    assert "toy/sub02" not in result["info"]["train_subjects"] + result["info"]["val_subjects"]
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def test_class_weights_are_inverse_frequency_and_zero_for_absent_classes():
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 3)
+    assert weights.tolist() == pytest.approx([4 / 6, 4 / 2, 0.0])
+
+
+def test_the_sampler_balances_classes():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    order = epoch_order(labels, np.arange(100), "sampler", torch.Generator().manual_seed(0))
+    assert len(order) == 100 and 0.35 < (labels[order] == 1).float().mean() < 0.65
+    shuffled = epoch_order(labels, np.arange(100), "none", torch.Generator().manual_seed(0))
+    assert sorted(shuffled.tolist()) == list(range(100))
+
+
+def test_unknown_training_keys_and_missing_cuda_are_clear_errors():
+    with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="training.device is cuda but no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_training_config_defaults_match_config_yaml():
+    section = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())["training"]
+    defaults = TrainConfig()
+    assert set(section) == {f for f in defaults.__dataclass_fields__}
+    assert TrainConfig.from_dict(section) == defaults
+
+
+@pytest.mark.parametrize("branch, input", [("amnet2d", "flow"), ("amnet2d", "apex"), ("amnet3d", "clip_diff")])
+def test_a_branch_learns_the_toy_classes_under_loso(toy, branch, input):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", input, AUS)
+    correct = total = 0
+    for fold in (0, 3):
+        result = train_fold(_run(fold, branch, input), data, TrainConfig.from_dict(FAST), progress=False)
+        frame = predict_fold(result["model"], result["info"], data, torch.device("cpu"))
+        correct += int((frame["prediction"] == frame["label"]).sum())
+        total += len(frame)
+        assert result["log"]["train_loss"].iloc[-1] < result["log"]["train_loss"].iloc[0]
+    assert total == 12 and correct >= 10
+
+
+def test_ablations_reach_the_model(toy):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 1})
+    no_au = train_fold(_run(ablation="no_au"), data, cfg, progress=False)["info"]
+    no_attention = train_fold(_run(ablation="no_attention"), data, cfg, progress=False)["info"]
+    assert no_au["variant"] == "amnet2d-no_au" and no_au["model_config"]["au_weight"] == 0.0
+    assert no_attention["model_config"]["attention"] is False and no_au["model_config"]["attention"] is True
+
+
+def test_same_seed_same_model_and_the_seed_differs_per_fold(toy):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 1})
+    first, second = (train_fold(_run(fold=0), data, cfg, progress=False) for _ in range(2))
+    assert first["log"]["train_loss"].tolist() == second["log"]["train_loss"].tolist()
+    assert _run(fold=0).torch_seed != _run(fold=1).torch_seed == _run(fold=1).torch_seed
+
+
+# --- saved runs, prediction and the CLI ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory):
+    """`famnet train` on fold 2 through the CLI, with its predictions."""
+    root, _ = toy
+    out = tmp_path_factory.mktemp("run")
+    code = cli(["train", "--protocol-csv", str(root / "protocol.csv"), "--preprocessed", str(root / "preprocessed"),
+                "--protocol", "toy", "--branch", "amnet2d", "--fold", "2", "--seed", "0", "--quiet",
+                "--model-json", json.dumps({"input": "flow"}), "--training-json", json.dumps(FAST),
+                "--aus-json", json.dumps(AUS), "--classes-json", json.dumps(CLASSES),
+                "--out-dir", str(out / "model"), "--predictions", str(out / "fold2.csv")])
+    assert code == 0
+    return root, out
+
+
+def test_train_writes_the_model_its_config_and_the_epoch_log(trained):
+    _, out = trained
+    assert {p.name for p in (out / "model").iterdir()} == {"model.safetensors", "config.json", "train_log.csv"}
+    info = json.loads((out / "model" / "config.json").read_text())
+    assert info["fold"] == 2 and info["held_out_subjects"] == ["toy/sub03"] and info["classes"] == CLASSES
+    assert info["samples"] == {"train": 18, "val": 0, "test": 6} and info["chosen_epoch"] == FAST["epochs"]
+    assert info["pretrained"] == "random init" and len(info["normalisation"]["mean"]) == 3
+    log = pd.read_csv(out / "model" / "train_log.csv")
+    assert log["epoch"].tolist() == list(range(1, FAST["epochs"] + 1))
+    assert {"train_loss", "train_emotion_loss", "train_au_loss", "train_accuracy", "lr", "val_uf1"} <= set(log)
+
+
+def test_predictions_have_the_documented_columns(trained):
+    _, out = trained
+    frame = pd.read_csv(out / "fold2.csv")
+    assert list(frame.columns) == (["dataset", "subject", "sample", "fold", "label", "prediction", "seed"]
+                                   + [f"logit_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES]
+                                   + [f"au_{a}" for a in AUS])
+    assert len(frame) == 6 and (frame["fold"] == 2).all() and (frame["subject"] == "toy/sub03").all()
+    probabilities = frame[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (frame["prediction"] == probabilities.argmax(axis=1)).all()
+    assert frame[[f"au_{a}" for a in AUS]].stack().between(0, 1).all()
+
+
+def test_predict_reloads_the_model_and_repeats_the_predictions_exactly(trained, tmp_path):
+    root, out = trained
+    assert cli(["predict", "--model-dir", str(out / "model"), "--protocol-csv", str(root / "protocol.csv"),
+                "--preprocessed", str(root / "preprocessed"), "--out", str(tmp_path / "again.csv"),
+                "--device", "cpu"]) == 0
+    again = predict_files(out / "model", root / "protocol.csv", root / "preprocessed", tmp_path / "third.csv", "cpu")
+    first = pd.read_csv(out / "fold2.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv"), first, check_exact=False, rtol=1e-5)
+    again = again.astype({c: "float64" for c in again.columns if again[c].dtype == "float32"})
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), pd.read_csv(tmp_path / "third.csv"),
+                                  check_exact=False, rtol=1e-6)
+    model, info = load_trained(out / "model")
+    assert not model.training and info["model_config"]["input"] == "flow"
+
+
+def test_predict_names_a_missing_model_file(trained, tmp_path, capsys):
+    root, _ = trained
+    code = cli(["predict", "--model-dir", str(tmp_path), "--protocol-csv", str(root / "protocol.csv"),
+                "--preprocessed", str(root / "preprocessed"), "--out", str(tmp_path / "x.csv")])
+    assert code == 1 and "config.json is missing (run the train rule)" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_clip_diff_is_the_clip_minus_its_onset_frame(toy):
+    root, table = toy
+    clip = load_protocol_data(table, root / "preprocessed", "clip").batch([2, 9])
+    diff = load_protocol_data(table, root / "preprocessed", "clip_diff").batch([2, 9])
+    assert torch.equal(diff, clip - clip[:, :, :1]) and diff[:, :, 0].abs().max() == 0

@@ -1,0 +1,69 @@
+# Report stage: pooled UF1 / UAR per protocol (famnet/metrics.py), figures, and the results table.
+
+
+def prediction_files(protocol):
+    """{variant: {seed: [fold CSVs]}} of every method of a protocol."""
+    folds = protocol_folds(protocol)
+    return {variant: {seed: [f"results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv" for fold in folds]
+                      for seed in training().get("seeds", [0])}
+            for variant in all_variants()}
+
+
+rule evaluate:
+    input:
+        table="results/protocols/{protocol}.csv",
+        predictions=lambda w: [p for seeds in prediction_files(w.protocol).values() for ps in seeds.values() for p in ps],
+    output:
+        metrics="results/metrics/{protocol}.json",
+        confusion="results/figures/{protocol}_confusion.png",
+        per_subject="results/figures/{protocol}_per_subject.png",
+    params:
+        files=lambda w: json.dumps(prediction_files(w.protocol)),
+        classes=lambda w: json.dumps(protocol_classes(w.protocol)),
+    log:
+        "results/logs/evaluate/{protocol}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "famnet evaluate --protocol {wildcards.protocol} --protocol-csv {input.table} --classes {params.classes:q} "
+        "--files {params.files:q} --out {output.metrics} --confusion-png {output.confusion} "
+        "--per-subject-png {output.per_subject} > {log} 2>&1"
+
+
+def table_info():
+    """Paper numbers, data kind, config hash and code version for the table."""
+    import hashlib
+    import subprocess
+
+    protocols = config["run"]["protocols"]
+    sections = {k: config.get(k) for k in ("datasets", "protocols", "synthetic", "preprocess", "models", "training")}
+    config_hash = hashlib.sha256(json.dumps(sections, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    try:
+        code_version = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                      check=True, cwd=workflow.basedir).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        from famnet import __version__ as code_version
+    return {"paper": {p: protocol_spec(p).get("paper") for p in protocols if protocol_spec(p).get("paper")},
+            "synthetic": {p: any("synthetic" in dataset_spec(d) for d in protocol_spec(p)["datasets"])
+                          for p in protocols},
+            "config_hash": config_hash, "code_version": code_version}
+
+
+rule tables:
+    input:
+        expand("results/metrics/{protocol}.json", protocol=config["run"]["protocols"]),
+    output:
+        csv="results/tables/all.csv",
+        md="results/tables/all.md",
+    params:
+        info=lambda w: json.dumps(table_info()),
+    log:
+        "results/logs/tables.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "famnet tables --metrics {input} --info {params.info:q} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

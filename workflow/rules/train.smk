@@ -1,0 +1,126 @@
+# Training stage: per (protocol, variant, seed, fold) train on every other subject and predict the
+# held-out one (famnet/train.py, famnet/predict.py); FAMNet fuses the two branches' predictions
+# per fold. The folds of a protocol are known once its table exists (`protocol` is a checkpoint).
+# One job trains and predicts, so the model is loaded once; `famnet predict` re-predicts by hand.
+
+
+def training():
+    """The training section (empty when a config builds only the data and preprocessing stages)."""
+    return config.get("training") or {}
+
+
+def branch_variants():
+    """(variant, branch, ablation) of every trained model: each branch, and each with each ablation."""
+    out = []
+    for branch in training().get("branches", []):
+        out.append((branch, branch, None))
+        out += [(f"{branch}-{ablation}", branch, ablation) for ablation in training().get("ablations", [])]
+    return out
+
+
+def fused_variants():
+    """FAMNet needs both branches; one fused variant per ablation too."""
+    if set(training().get("branches", [])) != {"amnet2d", "amnet3d"}:
+        return []
+    return ["famnet"] + [f"famnet-{ablation}" for ablation in training().get("ablations", [])]
+
+
+def all_variants():
+    return [v for v, _, _ in branch_variants()] + fused_variants()
+
+
+def variant_info(variant):
+    for name, branch, ablation in branch_variants():
+        if name == variant:
+            return branch, ablation
+    raise WorkflowError(f"unknown model variant {variant!r} (configured: {all_variants()})")
+
+
+def protocol_folds(protocol):
+    import pandas as pd
+
+    path = checkpoints.protocol.get(protocol=protocol).output.table
+    return sorted(int(f) for f in pd.read_csv(path, usecols=["fold"])["fold"].unique())
+
+
+def protocol_classes(protocol):
+    return list(protocol_spec(protocol)["classes"])
+
+
+def protocol_aus(protocol):
+    spec = protocol_spec(protocol)
+    return spec.get("aus", (config.get("models") or {}).get("aus", []))
+
+
+def protocol_artefacts(wildcards):
+    """The preprocessed artefacts of every subject of the protocol's datasets."""
+    return [t for t in preprocessed_targets(datasets=protocol_spec(wildcards.protocol)["datasets"])
+            if t.endswith(".npz")]
+
+
+wildcard_constraints:
+    variant="|".join(re.escape(v) for v, _, _ in branch_variants()) or "^$",   # trained, not fused
+    fused="|".join(re.escape(v) for v in fused_variants()) or "^$",
+    seed=r"\d+",
+    fold=r"\d+",
+
+
+rule train:
+    input:
+        table="results/protocols/{protocol}.csv",
+        artefacts=protocol_artefacts,
+    output:
+        model="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/model.safetensors",
+        config="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/config.json",
+        log_csv="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/train_log.csv",
+        predictions="results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv",
+    params:
+        branch=lambda w: variant_info(w.variant)[0],
+        ablation=lambda w: variant_info(w.variant)[1] or "none",
+        # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
+        model=lambda w: json.dumps((config.get("models") or {}).get(variant_info(w.variant)[0], {}), sort_keys=True),
+        training=lambda w: json.dumps({k: v for k, v in training().items()
+                                       if k not in ("branches", "ablations", "seeds", "threads")}, sort_keys=True),
+        aus=lambda w: json.dumps(protocol_aus(w.protocol)),
+        classes=lambda w: json.dumps(protocol_classes(w.protocol)),
+        out_dir=lambda w, output: str(Path(output.model).parent),
+    log:
+        "results/logs/train/{protocol}/{variant}/seed{seed}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/train/{protocol}/{variant}/seed{seed}/fold{fold}.tsv"
+    threads: lambda w: int(training().get("threads", 1))
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        # Only jobs that must have a GPU claim one, so CPU runs are not serialised by the local cap.
+        gpu=lambda w: 1 if training().get("device") == "cuda" else 0,
+    shell:
+        "famnet train --protocol-csv {input.table} --preprocessed results/preprocessed --protocol {wildcards.protocol} "
+        "--branch {params.branch} --ablation {params.ablation} --fold {wildcards.fold} --seed {wildcards.seed} "
+        "--model-json {params.model:q} --training-json {params.training:q} --threads {threads} --aus-json {params.aus:q} "
+        "--classes-json {params.classes:q} --out-dir {params.out_dir} --predictions {output.predictions} > {log} 2>&1"
+
+
+def fusion_inputs(wildcards):
+    suffix = wildcards.fused[len("famnet"):]
+    base = f"results/predictions/{wildcards.protocol}/{{}}{suffix}/seed{wildcards.seed}/fold{wildcards.fold}.csv"
+    return {"pred_2d": base.format("amnet2d"), "pred_3d": base.format("amnet3d")}
+
+
+rule fuse:
+    input:
+        unpack(fusion_inputs),
+    output:
+        "results/predictions/{protocol}/{fused}/seed{seed}/fold{fold}.csv",
+    params:
+        weight=lambda w: (config.get("models") or {}).get("famnet", {}).get("fusion_weight", 0.5),
+        mode=lambda w: (config.get("models") or {}).get("famnet", {}).get("fusion_mode", "softmax_mean"),
+    log:
+        "results/logs/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "famnet fuse --pred-2d {input.pred_2d} --pred-3d {input.pred_3d} --out {output} "
+        "--weight {params.weight} --mode {params.mode} > {log} 2>&1"
