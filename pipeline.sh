@@ -57,7 +57,7 @@ case "$cmd" in
     echo "$venv"
     ;;
   run)
-    # The main job: everything the workflow can build so far, on the synthetic datasets.
+    # The main job: the whole workflow to results/tables/all.csv, on the synthetic datasets.
     exec snakemake --cores "${FAMNET_CORES:-all}" --printshellcmds all "$@"
     ;;
   test)

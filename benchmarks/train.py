@@ -20,15 +20,16 @@ import torch
 from famnet.models import create_model, multitask_loss
 
 MEGC2019 = {"samples": 442, "subjects": 68}
-SIZES = {   # name: (2D input side, 3D clip T, 3D clip side)
-    "demo": (64, 8, 48),
-    "paper": (224, 16, 112),
+SIZES = {   # name: (2D input, 2D side, 3D clip T, 3D clip side), as config.yaml (demo) / config/paper.yaml
+    "demo": ("apex_flow", 64, 4, 32),
+    "paper": ("apex", 224, 16, 112),
 }
+CHANNELS = {"apex": 3, "flow": 3, "apex_flow": 6}
 
 
-def _batch(branch: str, size: tuple[int, int, int], batch: int, device: torch.device) -> torch.Tensor:
-    side, length, clip = size
-    shape = (batch, 3, side, side) if branch == "amnet2d" else (batch, 3, length, clip, clip)
+def _batch(branch: str, size: tuple, batch: int, device: torch.device) -> torch.Tensor:
+    input, side, length, clip = size
+    shape = (batch, CHANNELS[input], side, side) if branch == "amnet2d" else (batch, 3, length, clip, clip)
     x = torch.randn(shape, device=device)
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 and device.type == "cuda" else x
 
@@ -51,7 +52,7 @@ def _rate(step, x: torch.Tensor, device: torch.device, seconds: float) -> float:
 
 
 def measure(branch: str, size, batch: int, device: torch.device, amp: bool, seconds: float) -> tuple[float, float]:
-    model = create_model(branch, num_classes=3).to(device)
+    model = create_model(branch, num_classes=3, **({"input": size[0]} if branch == "amnet2d" else {})).to(device)
     if device.type == "cuda" and branch == "amnet2d":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -105,7 +106,8 @@ def main() -> None:
     for size_name in args.sizes.split(","):
         size = SIZES[size_name]
         for branch in ("amnet2d", "amnet3d"):
-            shape = f"3x{size[0]}x{size[0]}" if branch == "amnet2d" else f"3x{size[1]}x{size[2]}x{size[2]}"
+            input, side, length, clip = size
+            shape = f"{CHANNELS[input]}x{side}x{side}" if branch == "amnet2d" else f"3x{length}x{clip}x{clip}"
             train_rate, infer_rate = measure(branch, size, args.batch, device, amp, args.seconds)
             hours = full_loso_hours(train_rate, infer_rate, args.epochs)
             print(f"{branch:8} {size_name:6} {shape:16} {train_rate:16.1f} {infer_rate:16.1f} {hours:24.2f}", flush=True)
