@@ -108,7 +108,7 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, keys: tuple[str, ...
 
     path = artefact_path(root, subject)
     try:
-        artefact = load_subject(path)
+        artefact = load_subject(path, keys=keys)
     except FileNotFoundError as err:
         raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: {err}") from err
     position = {name: i for i, name in enumerate(artefact["sample"].tolist())}

@@ -72,8 +72,9 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def load_subject(path, mmap: bool = False) -> dict:
-    """Every array of a subject's artefact (keys as in the module doc) plus ``meta`` (the sidecar).
+def load_subject(path, mmap: bool = False, keys=None) -> dict:
+    """Every array of a subject's artefact (keys as in the module doc) plus ``meta`` (the sidecar);
+    with ``keys``, only those arrays are read and decompressed (``sample`` always is).
 
     Strings come back as str arrays; nothing is unpickled.
     """
@@ -81,7 +82,11 @@ def load_subject(path, mmap: bool = False) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"preprocessed artefact {path} does not exist (run the preprocess rule)")
     with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
+        wanted = data.files if keys is None else ["sample", *[k for k in keys if k != "sample"]]
+        missing = [k for k in wanted if k not in data.files]
+        if missing:
+            raise ValueError(f"preprocessed artefact {path} has no arrays {missing} (stale schema? rerun the preprocess rule)")
+        out = {k: data[k] for k in wanted}
     side = sidecar_path(path)
     out["meta"] = json.loads(side.read_text()) if side.is_file() else {}
     return out

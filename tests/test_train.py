@@ -339,3 +339,14 @@ def test_clip_diff_is_the_clip_minus_its_onset_frame(toy):
     clip = load_protocol_data(table, root / "preprocessed", "clip").batch([2, 9])
     diff = load_protocol_data(table, root / "preprocessed", "clip_diff").batch([2, 9])
     assert torch.equal(diff, clip - clip[:, :, :1]) and diff[:, :, 0].abs().max() == 0
+
+
+def test_only_the_arrays_an_input_needs_are_read(toy):
+    from preprocess.artifact import load_subject
+
+    root, _ = toy
+    path = root / "preprocessed" / "toy" / "sub01.npz"
+    assert set(load_subject(path, keys=["flow"])) == {"sample", "flow", "meta"}
+    assert {"clip", "apex_rgb", "landmarks"} <= set(load_subject(path))
+    with pytest.raises(ValueError, match=r"sub01.npz has no arrays \['optical'\]"):
+        load_subject(path, keys=["optical"])
