@@ -28,3 +28,15 @@ rule all:
         expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
         preprocessed_targets,
     default_target: True
+
+
+# One target per coarse stage; dvc.yaml's stages run these (docs/dvc.md).
+rule preprocessed:
+    input:
+        expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
+        preprocessed_targets,
+
+
+rule trained:
+    input:
+        run_predictions,

@@ -115,7 +115,7 @@ def _fuse(args) -> None:
 def _evaluate(args) -> None:
     import pandas as pd
 
-    from famnet.tables import evaluate_protocol, write_figures, write_metrics
+    from famnet.tables import evaluate_protocol, write_figures, write_metrics, write_plot_data
 
     table = pd.read_csv(args.protocol_csv, dtype={"subject": str, "sample": str}, keep_default_na=False)
     spec = json.loads(args.files)
@@ -123,6 +123,9 @@ def _evaluate(args) -> None:
     document = evaluate_protocol(args.protocol, table, json.loads(args.classes), files)
     write_metrics(document, args.out)
     write_figures(document, args.confusion_png, args.per_subject_png)
+    if args.plots_dir:
+        write_plot_data(document, args.plots_dir / "confusion" / f"{args.protocol}.csv",
+                        args.plots_dir / "per_subject" / f"{args.protocol}.csv")
     for variant, method in document["methods"].items():
         overall = method["summary"][0]
         print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f} UAR {overall['uar']:.4f} "
@@ -225,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True, type=Path)
     evaluate.add_argument("--confusion-png", required=True, type=Path)
     evaluate.add_argument("--per-subject-png", required=True, type=Path)
+    evaluate.add_argument("--plots-dir", type=Path, help="also write confusion/<protocol>.csv and "
+                                                         "per_subject/<protocol>.csv (the figures' data) here")
     evaluate.set_defaults(func=_evaluate)
 
     tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")

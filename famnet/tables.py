@@ -103,7 +103,9 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
             summary.append({"slice": row["slice"], "uf1": float(np.mean(uf1)), "uar": float(np.mean(uar)),
                             "uf1_std": float(np.std(uf1)), "uar_std": float(np.std(uar)),
                             "samples": row["samples"], "subjects": row["subjects"], "seeds": len(seeds)})
-        methods[variant] = {"method": method_name(variant), "summary": summary, "seeds": seeds}
+        # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
+        scores = {row["slice"]: {k: row[k] for k in ("uf1", "uar", "uf1_std", "uar_std")} for row in summary}
+        methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
     return {"protocol": protocol, "classes": classes, "samples": len(protocol_table),
             "subjects": int(protocol_table["subject"].nunique()), "methods": methods}
 
@@ -146,6 +148,28 @@ def table_markdown(table: pd.DataFrame) -> str:
     lines += ["", f"UF1 / UAR in percent, pooled over all LOSO folds, mean ± std over seeds. "
                   f"Config {hashes}, code {versions}."]
     return "\n".join(lines) + "\n"
+
+
+def plot_data(document: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The figures' data as tables for DVC plots: one (actual, predicted) row per pooled prediction
+    (DVC's confusion template) and per-subject accuracy, each per method and seed."""
+    classes, confusion_rows, subject_rows = document["classes"], [], []
+    for method in document["methods"].values():
+        for seed, scores in method["seeds"].items():
+            for (actual, predicted), count in np.ndenumerate(np.array(scores["confusion"])):
+                confusion_rows += [{"method": method["method"], "seed": int(seed), "actual": classes[actual],
+                                    "predicted": classes[predicted]}] * int(count)
+            subject_rows += [{"method": method["method"], "seed": int(seed), "subject": subject, "accuracy": accuracy}
+                             for subject, accuracy in scores["per_subject_accuracy"].items()]
+    return pd.DataFrame(confusion_rows), pd.DataFrame(subject_rows)
+
+
+def write_plot_data(document: dict, confusion_csv: Path, per_subject_csv: Path) -> None:
+    from famnet.io import write_csv_atomic
+
+    confusion_rows, subject_rows = plot_data(document)
+    write_csv_atomic(confusion_rows, confusion_csv)
+    write_csv_atomic(subject_rows, per_subject_csv)
 
 
 def write_figures(document: dict, confusion_png: Path, per_subject_png: Path) -> None:

@@ -121,3 +121,18 @@ def test_au_f1_is_scored_on_the_samples_with_au_labels(tmp_path):
     assert au["samples"] == 3 and au["f1"] == pytest.approx({"4": 1.0, "6": 2 / 3, "12": 2 / 3})
     assert au["mean_f1"] == pytest.approx((1 + 4 / 3) / 3)
     assert document["methods"]["famnet"]["seeds"][0]["au"] is None
+
+
+def test_plot_data_repeats_the_confusion_and_scores_are_keyed_by_slice(tmp_path):
+    from famnet.tables import plot_data
+
+    files = {"amnet2d": {0: write_run(tmp_path, "amnet2d", 0, [0, 1, 1, 1])}}
+    document = evaluate_protocol("p", protocol_table(), CLASSES, files)
+    confusion_rows, subject_rows = plot_data(document)
+    assert len(confusion_rows) == 4 and set(confusion_rows["method"]) == {"AMNet2D"}
+    pairs = sorted(zip(confusion_rows["actual"], confusion_rows["predicted"]))
+    assert pairs == [("negative", "negative"), ("negative", "positive"), ("positive", "positive"),
+                     ("surprise", "positive")]
+    assert dict(zip(subject_rows["subject"], subject_rows["accuracy"])) == {"d1/s1": 1.0, "d2/s2": 0.0}
+    scores = document["methods"]["amnet2d"]["scores"]
+    assert set(scores) == {"all", "d1", "d2"} and scores["all"]["uar"] == pytest.approx(0.5)

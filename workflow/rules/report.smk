@@ -17,6 +17,9 @@ rule evaluate:
         metrics="results/metrics/{protocol}.json",
         confusion="results/figures/{protocol}_confusion.png",
         per_subject="results/figures/{protocol}_per_subject.png",
+        # The figures' data, for DVC plots (dvc.yaml).
+        confusion_csv="results/plots/confusion/{protocol}.csv",
+        per_subject_csv="results/plots/per_subject/{protocol}.csv",
     params:
         files=lambda w: json.dumps(prediction_files(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
@@ -29,7 +32,13 @@ rule evaluate:
     shell:
         "famnet evaluate --protocol {wildcards.protocol} --protocol-csv {input.table} --classes {params.classes:q} "
         "--files {params.files:q} --out {output.metrics} --confusion-png {output.confusion} "
-        "--per-subject-png {output.per_subject} > {log} 2>&1"
+        "--per-subject-png {output.per_subject} --plots-dir results/plots > {log} 2>&1"
+
+
+def run_predictions(wildcards=None):
+    """Every prediction CSV (trained and fused) of the protocols the main job runs."""
+    return [path for protocol in config["run"]["protocols"] for seeds in prediction_files(protocol).values()
+            for paths in seeds.values() for path in paths]
 
 
 def table_info():
