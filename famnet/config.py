@@ -18,6 +18,16 @@ class ConfigError(ValueError):
     """The config does not match the schema or refers to something it does not define."""
 
 
+def check_known_keys(values, settings_class, what: str) -> None:
+    """Raise ValueError naming the keys of ``values`` that are no field of the dataclass."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(settings_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} key(s) {unknown}; known: {sorted(known)}")
+
+
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(path.read_text())
 

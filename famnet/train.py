@@ -16,13 +16,14 @@ import math
 import time
 import zlib
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from famnet.config import check_known_keys
 from famnet.data import Normalisation, ProtocolData, hflip, split_indices
 from famnet.io import atomic_write, write_csv_atomic, write_text_atomic
 from famnet.metrics import uf1_uar
@@ -52,10 +53,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training config key(s) {unknown}; known: {sorted(known)}")
+        check_known_keys(values, cls, "training config")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**values)
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from famnet.config import check_known_keys
 
 # Default AU set: the AUs most often coded in CASME II / SAMM / MMEW micro-expressions, and exactly
 # the AUs the synthetic generator moves (famnet/datasets/synthetic/motion.py). Per protocol in config.
@@ -73,10 +75,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config key(s) {unknown} for {cls.__name__}; known: {sorted(known)}")
+        check_known_keys(values, cls, f"model config ({cls.__name__})")
         return cls(**values)
 
     def to_dict(self) -> dict:
