@@ -133,11 +133,13 @@ def _evaluate(args) -> None:
 
 
 def _tables(args) -> None:
-    from famnet.tables import build_table, table_markdown
+    from famnet.tables import build_table, code_version, table_markdown
 
     metrics = [json.loads(Path(p).read_text()) for p in args.metrics]
     info = json.loads(args.info)
-    table = build_table(metrics, info["paper"], info["synthetic"], info["config_hash"], info["code_version"])
+    # Read when the table is built, not passed in: a commit must not make the table rule outdated.
+    version = info.get("code_version") or code_version()
+    table = build_table(metrics, info["paper"], info["synthetic"], info["config_hash"], version)
     write_csv_atomic(table, args.out_csv)
     write_text_atomic(table_markdown(table), args.out_md)
     print(table.to_string(index=False))
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--metrics", required=True, nargs="+", type=Path)
     tables.add_argument("--info", required=True,
                         help='JSON {"paper": {protocol: {uf1, uar}}, "synthetic": {protocol: bool}, '
-                             '"config_hash": str, "code_version": str}')
+                             '"config_hash": str, "code_version": str (default: git describe of the working dir)}')
     tables.add_argument("--out-csv", required=True, type=Path)
     tables.add_argument("--out-md", required=True, type=Path)
     tables.set_defaults(func=_tables)

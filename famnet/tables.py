@@ -26,6 +26,18 @@ TABLE_COLUMNS = ["protocol", "slice", "method", "variant", "uf1", "uar", "uf1_st
                  "code_version"]
 
 
+def code_version(where=".") -> str:
+    """``git describe --always --dirty`` of the checkout, or the package version outside git."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              check=True, cwd=where).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        from famnet import __version__
+        return __version__
+
+
 def method_name(variant: str) -> str:
     """'amnet2d' -> 'AMNet2D', 'famnet-no_au' -> 'FAMNet w/o AU task'."""
     branch, _, ablation = variant.partition("-")

@@ -136,3 +136,22 @@ def test_plot_data_repeats_the_confusion_and_scores_are_keyed_by_slice(tmp_path)
     assert dict(zip(subject_rows["subject"], subject_rows["accuracy"])) == {"d1/s1": 1.0, "d2/s2": 0.0}
     scores = document["methods"]["amnet2d"]["scores"]
     assert set(scores) == {"all", "d1", "d2"} and scores["all"]["uar"] == pytest.approx(0.5)
+
+
+def test_code_version_is_git_describe_or_the_package_version(tmp_path):
+    import subprocess
+
+    from famnet import __version__
+    from famnet.tables import code_version
+
+    assert code_version(tmp_path) == __version__          # not a git checkout
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f").write_text("x")
+    subprocess.run(["git", "add", "f"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "m"],
+                   cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert code_version(tmp_path) == head
+    (tmp_path / "f").write_text("y")
+    assert code_version(tmp_path) == f"{head}-dirty"

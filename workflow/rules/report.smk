@@ -42,22 +42,16 @@ def run_predictions(wildcards=None):
 
 
 def table_info():
-    """Paper numbers, data kind, config hash and code version for the table."""
+    """Paper numbers, data kind and config hash for the table (famnet tables adds the code version)."""
     import hashlib
-    import subprocess
 
     protocols = config["run"]["protocols"]
     sections = {k: config.get(k) for k in ("datasets", "protocols", "synthetic", "preprocess", "models", "training")}
     config_hash = hashlib.sha256(json.dumps(sections, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    try:
-        code_version = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                      check=True, cwd=workflow.basedir).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        from famnet import __version__ as code_version
     return {"paper": {p: protocol_spec(p).get("paper") for p in protocols if protocol_spec(p).get("paper")},
             "synthetic": {p: any("synthetic" in dataset_spec(d) for d in protocol_spec(p)["datasets"])
                           for p in protocols},
-            "config_hash": config_hash, "code_version": code_version}
+            "config_hash": config_hash}
 
 
 rule tables:
