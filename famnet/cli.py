@@ -72,7 +72,8 @@ def _preprocess(args) -> None:
 
 
 def _train(args) -> None:
-    from famnet.data import load_protocol_data, read_protocol_table
+    from famnet.data import load_protocol_data
+    from famnet.protocols import read_protocol_table
     from famnet.predict import predict_fold
     from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, train_fold
 
@@ -113,11 +114,10 @@ def _fuse(args) -> None:
 
 
 def _evaluate(args) -> None:
-    import pandas as pd
-
+    from famnet.protocols import read_protocol_table
     from famnet.tables import evaluate_protocol, write_figures, write_metrics, write_plot_data
 
-    table = pd.read_csv(args.protocol_csv, dtype={"subject": str, "sample": str}, keep_default_na=False)
+    table = read_protocol_table(args.protocol_csv)
     spec = json.loads(args.files)
     files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
     document = evaluate_protocol(args.protocol, table, json.loads(args.classes), files)

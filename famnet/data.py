@@ -36,11 +36,6 @@ class LeakageError(ValueError):
     """A held-out subject's sample would reach training or model selection."""
 
 
-def read_protocol_table(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str, "aus": str},
-                       keep_default_na=False)
-
-
 def artefact_path(root, subject: str) -> Path:
     """``results/preprocessed/<dataset>/<subject>.npz`` of a namespaced subject id ``<dataset>/<subject>``."""
     return Path(root) / f"{subject}.npz"
@@ -221,5 +216,5 @@ def hflip(x: torch.Tensor, input: str) -> torch.Tensor:
     return x
 
 
-__all__ = ["INPUTS", "LeakageError", "ProtocolData", "Normalisation", "read_protocol_table", "artefact_path",
+__all__ = ["INPUTS", "LeakageError", "ProtocolData", "Normalisation", "artefact_path",
            "au_targets", "load_protocol_data", "split_indices", "check_no_leakage", "hflip"]

@@ -61,7 +61,7 @@ def predict_fold(model, info: dict, data, device: torch.device, batch_size: int 
 
 
 def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str = "auto") -> pd.DataFrame:
-    from famnet.data import read_protocol_table
+    from famnet.protocols import read_protocol_table
 
     model, info = load_trained(model_dir)
     table = read_protocol_table(protocol_csv)

@@ -20,6 +20,12 @@ class ProtocolError(ValueError):
     """A protocol cannot be built as specified (names the protocol)."""
 
 
+def read_protocol_table(path) -> pd.DataFrame:
+    """A written results/protocols/<protocol>.csv, ids and AU strings kept as text ('' = no AUs)."""
+    return pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str, "aus": str},
+                       keep_default_na=False)
+
+
 def load_sample_list(name: str) -> pd.DataFrame:
     """A built-in sample list (famnet/protocol_data/<name>.csv): format, subject, sample, class."""
     try:

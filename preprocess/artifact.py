@@ -72,7 +72,7 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def load_subject(path, mmap: bool = False, keys=None) -> dict:
+def load_subject(path, keys=None) -> dict:
     """Every array of a subject's artefact (keys as in the module doc) plus ``meta`` (the sidecar);
     with ``keys``, only those arrays are read and decompressed (``sample`` always is).
 

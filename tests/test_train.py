@@ -15,9 +15,9 @@ import torch
 import yaml
 
 from famnet.cli import main as cli
-from famnet.data import (LeakageError, Normalisation, au_targets, hflip, load_protocol_data, read_protocol_table,
-                         split_indices)
+from famnet.data import LeakageError, Normalisation, au_targets, hflip, load_protocol_data, split_indices
 from famnet.predict import load_trained, predict_files
+from famnet.protocols import read_protocol_table
 from famnet.predict import predict_fold
 from famnet.train import FoldRun, TrainConfig, class_weights, epoch_order, resolve_device, train_fold
 from preprocess.artifact import write_subject

@@ -9,6 +9,11 @@ def training():
     return config.get("training") or {}
 
 
+def models():
+    """The models section (empty when a config builds only the data and preprocessing stages)."""
+    return config.get("models") or {}
+
+
 def branch_variants():
     """(variant, branch, ablation) of every trained model: each branch, and each with each ablation."""
     out = []
@@ -49,7 +54,7 @@ def protocol_classes(protocol):
 
 def protocol_aus(protocol):
     spec = protocol_spec(protocol)
-    return spec.get("aus", (config.get("models") or {}).get("aus", []))
+    return spec.get("aus", models().get("aus", []))
 
 
 def protocol_artefacts(wildcards):
@@ -78,7 +83,7 @@ rule train:
         branch=lambda w: variant_info(w.variant)[0],
         ablation=lambda w: variant_info(w.variant)[1] or "none",
         # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
-        model=lambda w: json.dumps((config.get("models") or {}).get(variant_info(w.variant)[0], {}), sort_keys=True),
+        model=lambda w: json.dumps(models().get(variant_info(w.variant)[0], {}), sort_keys=True),
         training=lambda w: json.dumps({k: v for k, v in training().items()
                                        if k not in ("branches", "ablations", "seeds", "threads")}, sort_keys=True),
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
@@ -113,8 +118,8 @@ rule fuse:
     output:
         "results/predictions/{protocol}/{fused}/seed{seed}/fold{fold}.csv",
     params:
-        weight=lambda w: (config.get("models") or {}).get("famnet", {}).get("fusion_weight", 0.5),
-        mode=lambda w: (config.get("models") or {}).get("famnet", {}).get("fusion_mode", "softmax_mean"),
+        weight=lambda w: models().get("famnet", {}).get("fusion_weight", 0.5),
+        mode=lambda w: models().get("famnet", {}).get("fusion_mode", "softmax_mean"),
     log:
         "results/logs/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.log",
     threads: 1
