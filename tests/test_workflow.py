@@ -1,6 +1,7 @@
 """Smoke run of the Snakemake workflow on the tiny synthetic config, in a scratch copy of the repo."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,18 @@ def test_second_run_has_nothing_to_do(smoke_run):
     result = _snakemake(smoke_run, "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_slurm_profile_gives_the_train_jobs_its_resources(smoke_run):
+    # A dry run through profiles/slurm needs no cluster and shows what each job would ask sbatch for.
+    result = _snakemake(smoke_run, "--workflow-profile", "profiles/slurm", "--dry-run", "--forcerun", "train",
+                        "--config", "training={device: cuda}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    train_jobs = re.findall(r"^rule train:\n(?:    .*\n)*?    resources: (.*)$", output, flags=re.M)
+    assert len(train_jobs) == 12
+    for resources in train_jobs:   # -> sbatch --mem 8000 -t 120 --gpus=1
+        assert {"mem_mb=8000", "runtime=120", "gpu=1"} <= set(resources.split(", ")), resources
 
 
 def test_bad_config_key_stops_the_workflow_with_the_key_named(tmp_path):
