@@ -12,7 +12,8 @@ Inputs per ``models.<branch>.input`` (docs/training.md):
 - ``clip``: the T-frame RGB clip, N×3×T×C×C in [0, 1];
 - ``clip_diff``: the same clip minus its first (onset) frame, in [-1, 1]: the face's identity
   cancels and only what moved remains (the 3D branch learns micro-motion from few samples).
-Arrays stay in the artefact's compact dtype (uint8 / float16) until a batch is taken.
+Arrays stay in the artefact's compact dtype (uint8 / float16) until a batch is taken (on the
+training device: ``data.batch(indices, device)``).
 """
 
 from __future__ import annotations
@@ -54,19 +55,26 @@ class ProtocolData:
     def __len__(self) -> int:
         return len(self.table)
 
-    def batch(self, indices) -> torch.Tensor:
-        """Float32 inputs of the given samples (not yet normalised)."""
+    def batch(self, indices, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Float32 inputs of the given samples (not yet normalised), on ``device``.
+
+        The stored compact arrays (uint8 images, float16 flow) go to the device before they are
+        converted: a GPU receives a quarter (half) of the bytes and does the conversion itself."""
         indices = np.asarray(indices, dtype=np.int64)
+
+        def compact(part: int) -> torch.Tensor:
+            return torch.from_numpy(self.arrays[part][indices]).to(device, non_blocking=True)
+
         if self.input == "apex":
-            return _rgb(self.arrays[0][indices])
+            return _rgb(compact(0))
         if self.input == "flow":
-            return torch.from_numpy(self.arrays[0][indices].astype(np.float32))
+            return compact(0).float()
         if self.input in ("clip", "clip_diff"):
             # artefact N×T×3×C×C -> torchvision video layout N×3×T×C×C
-            clip = torch.from_numpy(self.arrays[0][indices]).permute(0, 2, 1, 3, 4).float().div_(255.0)
+            clip = compact(0).permute(0, 2, 1, 3, 4).float().div_(255.0)
             return clip - clip[:, :, :1] if self.input == "clip_diff" else clip
-        apex = _rgb(self.arrays[0][indices])
-        flow = torch.from_numpy(self.arrays[1][indices].astype(np.float32))
+        apex = _rgb(compact(0))
+        flow = compact(1).float()
         if flow.shape[-1] != apex.shape[-1]:
             # Flow is in pixels of its own grid: rescale the vectors with the grid.
             scale = apex.shape[-1] / flow.shape[-1]
@@ -75,9 +83,9 @@ class ProtocolData:
         return torch.cat([apex, flow], dim=1)
 
 
-def _rgb(array: np.ndarray) -> torch.Tensor:
+def _rgb(images: torch.Tensor) -> torch.Tensor:
     """N×S×S×3 uint8 -> N×3×S×S float in [0, 1]."""
-    return torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+    return images.permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def au_targets(table: pd.DataFrame, aus) -> tuple[torch.Tensor, torch.Tensor]:

@@ -135,7 +135,7 @@ def predict_logits(model, data: ProtocolData, indices, norm: Normalisation, devi
     emotion, aus = [], []
     indices = np.asarray(indices, dtype=np.int64)
     for start in range(0, len(indices), batch_size):
-        x = _to_device(norm(data.batch(indices[start:start + batch_size])), device)
+        x = _to_device(norm(data.batch(indices[start:start + batch_size], device)), device)
         with _autocast(device, amp):
             out = model(x)
         emotion.append(out.emotion.float().cpu())
@@ -183,9 +183,10 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
             batch = order[start:start + cfg.batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # a batch of one breaks BatchNorm; its sample is seen in other epochs
-            x = data.batch(batch)
-            flip = torch.rand(len(batch), generator=generator) < cfg.hflip
+            x = data.batch(batch, device)
+            flip = torch.rand(len(batch), generator=generator) < cfg.hflip   # CPU generator: same draws anywhere
             if flip.any():
+                flip = flip.to(device)
                 x[flip] = hflip(x[flip], data.input)
             x = _to_device(norm(x), device)
             labels = data.labels[batch].to(device)

@@ -93,6 +93,9 @@ def test_inputs_have_the_model_layout(toy, input, shape):
     data = load_protocol_data(table, root / "preprocessed", input, AUS)
     x = data.batch([0, 5])
     assert x.dtype == torch.float32 and tuple(x.shape) == (2, *shape)
+    # On a device the compact arrays are moved first and converted there ("meta": no data, no GPU needed).
+    moved = data.batch([0, 5], "meta")
+    assert moved.device.type == "meta" and moved.dtype == torch.float32 and moved.shape == x.shape
     assert data.labels.tolist() == table["label"].tolist()
 
 
