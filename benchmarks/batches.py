@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from famnet.data import Normalisation, ProtocolData, hflip
+from famnet.data import Normalisation, ProtocolData
+from famnet.train import training_inputs
 
 SAMPLES = 256
 INPUTS = {   # input: stored arrays per sample (shape, dtype), as the artefacts hold them at paper sizes
@@ -41,11 +42,11 @@ def protocol_data(input: str) -> ProtocolData:
 
 
 def prepare(data: ProtocolData, norm: Normalisation, indices, device: torch.device, on_device: bool) -> torch.Tensor:
-    """One training batch as famnet.train's loop makes it, prepared on the CPU or on ``device``."""
-    x = data.batch(indices, device if on_device else "cpu")
-    flip = (torch.arange(len(indices)) % 2 == 0).to(x.device)
-    x[flip] = hflip(x[flip], data.input)
-    return norm(x).to(device, non_blocking=True)
+    """One training batch as famnet.train's loop makes it, prepared on ``device`` or on the CPU and then copied."""
+    flip = torch.arange(len(indices)) % 2 == 0
+    if on_device:
+        return training_inputs(data, indices, norm, device, flip)
+    return training_inputs(data, indices, norm, torch.device("cpu"), flip).to(device, non_blocking=True)
 
 
 def samples_per_second(data: ProtocolData, batch: int, device: torch.device, on_device: bool, seconds: float) -> float:

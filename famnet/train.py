@@ -127,6 +127,16 @@ def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x
 
 
+def training_inputs(data: ProtocolData, indices, norm: Normalisation, device: torch.device,
+                    flip: torch.Tensor) -> torch.Tensor:
+    """A training batch as the model sees it: on ``device``, mirrored where ``flip``, normalised."""
+    x = data.batch(indices, device)
+    if flip.any():
+        flip = flip.to(device)
+        x[flip] = hflip(x[flip], data.input)
+    return _to_device(norm(x), device)
+
+
 @torch.no_grad()
 def predict_logits(model, data: ProtocolData, indices, norm: Normalisation, device: torch.device,
                    batch_size: int = 32, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,12 +193,8 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
             batch = order[start:start + cfg.batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # a batch of one breaks BatchNorm; its sample is seen in other epochs
-            x = data.batch(batch, device)
             flip = torch.rand(len(batch), generator=generator) < cfg.hflip   # CPU generator: same draws anywhere
-            if flip.any():
-                flip = flip.to(device)
-                x[flip] = hflip(x[flip], data.input)
-            x = _to_device(norm(x), device)
+            x = training_inputs(data, batch, norm, device, flip)
             labels = data.labels[batch].to(device)
             with _autocast(device, cfg.amp):
                 out = model(x)

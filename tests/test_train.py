@@ -19,7 +19,8 @@ from famnet.data import LeakageError, Normalisation, au_targets, hflip, load_pro
 from famnet.predict import load_trained, predict_files
 from famnet.protocols import read_protocol_table
 from famnet.predict import predict_fold
-from famnet.train import FoldRun, TrainConfig, class_weights, epoch_order, resolve_device, train_fold
+from famnet.train import (FoldRun, TrainConfig, class_weights, epoch_order, resolve_device, train_fold,
+                          training_inputs)
 from preprocess.artifact import write_subject
 
 CLASSES = ["negative", "positive", "surprise"]
@@ -167,6 +168,18 @@ def test_normalisation_uses_only_the_given_samples(toy):
     assert norm.std == pytest.approx(x.std(dim=(0, 2, 3), unbiased=False).tolist(), rel=1e-5)
     normalised = norm(data.batch(train))
     assert normalised.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+
+
+def test_training_inputs_mirror_only_the_flagged_samples_then_normalise(toy):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "apex_flow")
+    norm = Normalisation.fit(data, np.arange(len(table)))
+    indices, flip = [0, 1, 2, 3], torch.tensor([True, False, False, True])
+    x = training_inputs(data, indices, norm, torch.device("cpu"), flip)
+    plain = norm(data.batch(indices))
+    assert torch.equal(x[~flip], plain[~flip])
+    assert torch.allclose(x[flip], norm(hflip(data.batch(indices)[flip], "apex_flow")))
+    assert not torch.allclose(x[flip], plain[flip])
 
 
 # --- leakage guard ------------------------------------------------------------------------------
