@@ -4,6 +4,8 @@
 #   scripts/slurm_localhost.sh up      # install slurm-wlm + munge if missing, start munged, slurmctld, slurmd
 #   scripts/slurm_localhost.sh check   # up, then the tiny synthetic workflow locally and through
 #                                      #   --executor slurm; the two results/tables/all.csv must be equal
+#   scripts/slurm_localhost.sh check TABLE   # the same against the all.csv of a local run already made
+#                                      #   on config/ci.yaml (the test suite passes its smoke run's)
 #   scripts/slurm_localhost.sh down    # stop the daemons
 #
 # Debian/Ubuntu only (apt-get), as root or with passwordless sudo; the daemons run as the calling user
@@ -141,16 +143,25 @@ workflow_copy() {
 }
 
 check() {
+  local reference="${1:-}" work="$state/check" started
+  if [ -n "$reference" ] && [ ! -f "$reference" ]; then
+    echo "slurm_localhost: reference table $reference not found" >&2; exit 2
+  fi
+  [ -z "$reference" ] || reference="$(realpath "$reference")"
   up
-  local work="$state/check" started
-  # Both runs in scratch copies beside each other (the cluster's nodes share this filesystem).
-  workflow_copy "$work/local"
+  # The runs go in scratch copies beside each other (the cluster's nodes share this filesystem).
+  if [ -z "$reference" ]; then
+    workflow_copy "$work/local"
+    started=$SECONDS
+    log "local run (tiny synthetic config, profiles/ci)"
+    (cd "$work/local" && snakemake --profile profiles/ci >"$work/local.log" 2>&1) ||
+      { tail -40 "$work/local.log" >&2; echo "slurm_localhost: the local run failed ($work/local.log)" >&2; exit 1; }
+    log "local run done in $((SECONDS - started)) s"
+    reference="$work/local/results/tables/all.csv"
+  else
+    log "local run: $reference (given)"
+  fi
   workflow_copy "$work/slurm"
-  started=$SECONDS
-  log "local run (tiny synthetic config, profiles/ci)"
-  (cd "$work/local" && snakemake --profile profiles/ci >"$work/local.log" 2>&1) ||
-    { tail -40 "$work/local.log" >&2; echo "slurm_localhost: the local run failed ($work/local.log)" >&2; exit 1; }
-  log "local run done in $((SECONDS - started)) s"
   started=$SECONDS
   log "SLURM run (--workflow-profile profiles/slurm, squeue for job states)"
   # Sized for this node: threads capped at its CPUs (as --cores caps them locally), the tiny
@@ -167,10 +178,11 @@ check() {
               sed 's|slurm_logs/rule_||; s|/$||' | sort | uniq -c | awk '{printf "%s%s %s", sep, $2, $1; sep=", "}')"
   log "SLURM run done in $((SECONDS - started)) s: $submitted sbatch submissions ($per_rule; log: $work/slurm.log)"
   [ "$submitted" -gt 0 ] || { echo "slurm_localhost: no job went through sbatch" >&2; exit 1; }
-  if cmp -s "$work/local/results/tables/all.csv" "$work/slurm/results/tables/all.csv"; then
-    log "results/tables/all.csv identical in both runs ($(($(wc -l <"$work/local/results/tables/all.csv") - 1)) rows)"
+  log "first submission: $(grep -m1 "has been submitted with SLURM jobid" "$work/slurm.log")"
+  if cmp -s "$reference" "$work/slurm/results/tables/all.csv"; then
+    log "results/tables/all.csv identical in both runs ($(($(wc -l <"$reference") - 1)) rows)"
   else
-    diff "$work/local/results/tables/all.csv" "$work/slurm/results/tables/all.csv" >&2 || true
+    diff "$reference" "$work/slurm/results/tables/all.csv" >&2 || true
     echo "slurm_localhost: the SLURM run's table differs from the local run's" >&2; exit 1
   fi
 }
@@ -178,6 +190,6 @@ check() {
 case "${1:-check}" in
   up) up ;;
   down) down ;;
-  check) check ;;
-  *) echo "usage: $0 [up|check|down]" >&2; exit 2 ;;
+  check) check "${2:-}" ;;
+  *) echo "usage: $0 [up|check [TABLE]|down]" >&2; exit 2 ;;
 esac

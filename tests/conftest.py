@@ -8,6 +8,7 @@ import pytest
 
 from famnet.datasets import build_manifest
 from famnet.datasets.synthetic import generate
+from workflow_run import snakemake, workflow_copy
 
 ALL_FORMATS = ("casme2", "samm", "smic", "mmew", "casme3")
 
@@ -56,3 +57,14 @@ def manifest_for(out_dir, info, fmt, name=None):
     """The manifest the real adapter builds for one format of a generated folder."""
     root, annotation = layout_paths(out_dir, info, fmt)
     return build_manifest(name or f"syn_{fmt}", fmt, root, annotation)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The whole workflow on config/ci.yaml, run once per session in a scratch copy; read-only.
+
+    tests/test_workflow.py checks what it built; tests/test_slurm.py compares a SLURM run's table with it."""
+    work = workflow_copy(tmp_path_factory.mktemp("smoke"))
+    result = snakemake(work)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work

@@ -1,41 +1,12 @@
-"""Smoke run of the Snakemake workflow on the tiny synthetic config, in a scratch copy of the repo."""
+"""Smoke run of the Snakemake workflow on the tiny synthetic config, in a scratch copy of the repo
+(the run itself is the session fixture ``smoke_run`` of conftest.py)."""
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _workflow_copy(tmp_path: Path) -> Path:
-    work = tmp_path / "wf"
-    work.mkdir()
-    shutil.copy(REPO / "Snakefile", work)
-    for folder in ("workflow", "config", "profiles"):
-        shutil.copytree(REPO / folder, work / folder)
-    return work
-
-
-def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    # Targets go before --configfile, which takes every following word as a config file.
-    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", "config/ci.yaml"],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    work = _workflow_copy(tmp_path_factory.mktemp("smoke"))
-    result = _snakemake(work)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work
+from workflow_run import snakemake, workflow_copy
 
 
 def test_main_job_builds_the_synthetic_composite(smoke_run):
@@ -73,14 +44,14 @@ def test_main_job_ends_with_the_results_table(smoke_run):
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
-    result = _snakemake(smoke_run, "--dry-run")
+    result = snakemake(smoke_run, "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_slurm_profile_gives_the_train_jobs_its_resources(smoke_run):
     # A dry run through profiles/slurm needs no cluster and shows what each job would ask sbatch for.
-    result = _snakemake(smoke_run, "--workflow-profile", "profiles/slurm", "--dry-run", "--forcerun", "train",
+    result = snakemake(smoke_run, "--workflow-profile", "profiles/slurm", "--dry-run", "--forcerun", "train",
                         "--config", "training={device: cuda}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -91,21 +62,21 @@ def test_slurm_profile_gives_the_train_jobs_its_resources(smoke_run):
 
 
 def test_bad_config_key_stops_the_workflow_with_the_key_named(tmp_path):
-    work = _workflow_copy(tmp_path)
+    work = workflow_copy(tmp_path)
     config = yaml.safe_load((work / "config" / "ci.yaml").read_text())
     config["synthetic"]["demo"]["sise"] = "tiny"
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(config))
-    result = _snakemake(work, "--dry-run")
+    result = snakemake(work, "--dry-run")
     assert result.returncode != 0
     assert "config error at synthetic.demo: unknown key" in result.stdout + result.stderr
 
 
 def test_bad_dataset_fails_with_the_dataset_named(tmp_path):
-    work = _workflow_copy(tmp_path)
+    work = workflow_copy(tmp_path)
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump({
         "datasets": {"casme2": {"format": "casme2", "root": "nowhere", "annotation": "nowhere.xlsx"}}}))
     (work / "nowhere.xlsx").write_bytes(b"not a spreadsheet")
-    result = _snakemake(work, "results/manifest/casme2.csv")
+    result = snakemake(work, "results/manifest/casme2.csv")
     assert result.returncode != 0
     log = (work / "results" / "logs" / "manifest" / "casme2.log").read_text()
     assert "error: dataset 'casme2': cannot read annotation sheet nowhere.xlsx" in log
@@ -113,7 +84,7 @@ def test_bad_dataset_fails_with_the_dataset_named(tmp_path):
 
 
 def test_protocol_with_undefined_datasets_is_refused(tmp_path):
-    work = _workflow_copy(tmp_path)
-    result = _snakemake(work, "--dry-run", "results/protocols/megc2019.csv")
+    work = workflow_copy(tmp_path)
+    result = snakemake(work, "--dry-run", "results/protocols/megc2019.csv")
     assert result.returncode != 0
     assert "protocol 'megc2019' needs datasets ['smic', 'casme2', 'samm']" in result.stdout + result.stderr
