@@ -3,7 +3,6 @@ clone -> pull -> Snakemake plans nothing -> identical tables; and a training par
 exactly the stage that reads it as changed (docs/dvc.md)."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,14 +13,14 @@ import pytest
 import yaml
 
 from famnet.config import deep_update
+from workflow_run import tool_env
 
 REPO = Path(__file__).resolve().parent.parent
 COPIED = ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore", "workflow", "config", "profiles", "famnet", "preprocess")
 
 
 def _env() -> dict:
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+    return {**tool_env(), "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
 
 
