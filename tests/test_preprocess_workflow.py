@@ -2,18 +2,14 @@
 subjects of three samples), its preprocessing targets, in a scratch copy of the workflow."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import yaml
 
 from preprocess.artifact import load_subject
-
-REPO = Path(__file__).resolve().parent.parent
+from workflow_run import tool_env, workflow_copy
 
 CONFIG = {
     "run": {"protocols": ["one"]},
@@ -28,17 +24,11 @@ CONFIG = {
 
 
 def test_preprocess_rules_process_every_subject_with_log_benchmark_and_qc(tmp_path):
-    work = tmp_path / "wf"
-    work.mkdir()
-    shutil.copy(REPO / "Snakefile", work)
-    for folder in ("workflow", "profiles"):
-        shutil.copytree(REPO / folder, work / folder)
-    (work / "config").mkdir()
-    (work / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    work = workflow_copy(tmp_path)
+    (work / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))   # the Snakefile's default config
     # The preprocessing targets only (this config has no training section).
     result = subprocess.run([sys.executable, "-m", "snakemake", "results/preprocessed/syn_smic.report.json",
-                             "--cores", "2"], cwd=work, env=env,
+                             "--cores", "2"], cwd=work, env=tool_env(),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((work / "results" / "preprocessed" / "syn_smic.report.json").read_text())
