@@ -2,6 +2,7 @@
 
 Rules (documented in docs/annotations.md):
 - side and symmetry prefixes are dropped: L, R (unilateral), A (asymmetric), T, B (top / bottom), U;
+  so is a side letter written after the number (MMEW: ``12L``, ``4R``), but not both on one token;
 - FACS intensity letters A-E after the number are dropped (``12C`` -> 12, ``10A/B`` -> 10);
 - alternatives are resolved to the first one that names an AU: ``R12 or R14`` -> 12,
   ``(R6 or R12)+R15`` -> 6+15, ``A/L12`` -> 12;
@@ -17,7 +18,8 @@ from __future__ import annotations
 import math
 import re
 
-_TOKEN = re.compile(r"^(?:AU)?[LRATBU]?(\d{1,2})(?:[A-E](?:/[A-E])?)?$")
+# [side]AU or AU[side], then an optional intensity: 'L12', '12L', '12C', 'R10A/B' (never 'L12R').
+_TOKEN = re.compile(r"^(?:AU)?(?:[LRATBU](\d{1,2})|(\d{1,2})[LR]?)(?:[A-E](?:/[A-E])?)?$")
 _REF = re.compile(r"ref\([^)]*\)", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\s+or\s+|/", re.IGNORECASE)
 
@@ -75,7 +77,7 @@ def parse_aus(value) -> list[int]:
         match = _TOKEN.match(token)
         if not match:
             raise AUParseError(f"cannot read AU token {raw.strip()!r} in {value!r}")
-        aus.add(int(match.group(1)))
+        aus.add(int(match.group(1) or match.group(2)))
     return sorted(aus)
 
 
