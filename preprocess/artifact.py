@@ -20,7 +20,8 @@ apex_source        (N,)                    str        annotated | fixed | estima
 =================  ======================  =========  =============================================
 
 The sidecar JSON holds ``dataset``, ``subject`` (namespaced), ``samples`` (per-sample metadata:
-apex_source, estimated apex and its candidate scores, face frame/score, timings), ``skipped``
+apex_source, estimated apex and its candidate scores, face frame/score, frames used, damaged frames
+substituted), ``skipped``
 (sample, reason), ``settings`` (the resolved preprocess config) and ``schema`` (shapes above).
 Both files are written to a temporary file in the same folder and renamed into place.
 """
@@ -105,15 +106,19 @@ def empty_arrays(settings: dict) -> dict:
 
 
 def skip_report(sidecars, dataset: str) -> dict:
-    """One dataset's run report from its subjects' sidecars: samples processed and skipped (with reasons)."""
-    subjects, skipped, processed = [], [], 0
+    """One dataset's run report from its subjects' sidecars: samples processed and skipped (with reasons),
+    and every damaged frame replaced by a readable one."""
+    subjects, skipped, substituted, processed = [], [], [], 0
     for path in sorted(map(Path, sidecars)):
         meta = json.loads(path.read_text())
         subjects.append(meta["subject"])
         processed += len(meta["samples"])
         skipped += [{"subject": meta["subject"], **entry} for entry in meta["skipped"]]
+        substituted += [{"subject": meta["subject"], "sample": sample["sample"], **entry}   # .get: older sidecars
+                        for sample in meta["samples"] for entry in sample.get("substitutions", [])]
     return {"dataset": dataset, "subjects": len(subjects), "samples_processed": processed,
-            "samples_skipped": len(skipped), "skipped": skipped}
+            "samples_skipped": len(skipped), "skipped": skipped,
+            "frames_substituted": len(substituted), "substitutions": substituted}
 
 
 def write_skip_report(sidecars, dataset: str, out) -> dict:

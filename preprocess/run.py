@@ -4,7 +4,9 @@ Per sample, only the frames that are used are decoded: the onset (plus up to
 ``face_search_frames - 1`` following frames when no face is found on it), the apex, the clip's
 frames, and, where the apex is unknown, the apex candidates. The face is detected once per sample,
 on the onset frame (all onset frames of the subject go to MTCNN as one batch); the alignment found
-there is applied to every frame of the sample.
+there is applied to every frame of the sample. A damaged frame (zero bytes, truncated, garbage) stops
+the job or, with ``damaged_frames.policy: nearest``, is replaced by the nearest readable frame
+(docs/preprocessing.md, "Damaged frames").
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from preprocess.clip import assemble_clip, clip_plan, frames_needed
 from preprocess.face import (Face, alignment_matrix, detect_faces, find_face, get_detector, get_predictor,
                              landmarks_in_box, scale_matrix, warp)
 from preprocess.flow import flow_with_strain
-from preprocess.settings import resolve
+from preprocess.settings import DEFAULTS, resolve
 
 STAGES = ("load", "decode", "detect", "align", "apex", "flow", "clip")
 
@@ -37,6 +39,10 @@ class PreprocessError(DatasetError):
 
 class NoFaceError(PreprocessError):
     """No face on the onset frame nor on the frames tried after it."""
+
+
+class DamagedFrameError(PreprocessError):
+    """A frame file exists but does not decode completely, and no readable frame may stand in for it."""
 
 
 class Timer:
@@ -61,6 +67,27 @@ class Timer:
 
 REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                  8: cv2.IMREAD_REDUCED_COLOR_8}
+END_MARKERS = {b"\xff\xd8": (b"\xff\xd9", "truncated JPEG, no end-of-image marker"),
+               b"\x89PNG": (b"IEND", "truncated PNG, no IEND chunk")}   # file signature -> last marker
+END_SLACK = 64         # bytes searched for the end marker: some writers pad the file after it
+
+
+def damage(data: bytes) -> str | None:
+    """Why a frame file's bytes are not a complete image, from the signature and the last bytes only
+    (cheap; on every decode), or None. A half-written JPEG lacks its end-of-image marker: cv2.imread
+    would still decode it, greying the missing part, with only libjpeg's warning on stderr."""
+    if not data:
+        return "zero bytes"
+    for signature, (marker, reason) in END_MARKERS.items():
+        if data.startswith(signature) and marker not in data[-END_SLACK:]:
+            return reason
+    return None
+
+
+def nearest_frames(number: int, window: int, first: int, last: int) -> list[int]:
+    """Stand-ins for frame ``number``: within ±window and first..last, nearest first; of two equally near,
+    the earlier one (holding the last good frame, as a video player does)."""
+    return [n for d in range(1, window + 1) for n in (number - d, number + d) if first <= n <= last]
 
 
 class FrameReader:
@@ -70,20 +97,60 @@ class FrameReader:
     cheaper than a full decode); a reduced pixel (x, y) covers the full-size pixels around
     (r x + (r - 1) / 2, r y + (r - 1) / 2). A frame already decoded at full size is reduced by a box
     average instead of being decoded again.
+
+    A damaged frame raises DamagedFrameError (``damaged``: the ``damaged_frames`` settings, policy
+    error) or is replaced by the nearest readable frame of the sample (policy nearest); every
+    replacement is in ``substitutions`` and printed as a warning.
     """
 
-    def __init__(self, row, dataset: str, timer: Timer):
+    def __init__(self, row, dataset: str, timer: Timer, damaged: dict | None = None):
         self.dir = Path(row.frames_dir)
         self.pattern = row.frame_pattern
         self.dataset, self.subject, self.sample = dataset, row.subject, row.sample
+        self.onset, self.offset = int(row.onset), int(row.offset)
+        self.policy = damaged or DEFAULTS["damaged_frames"]
         self.timer = timer
         self.cache: dict[tuple[int, int], np.ndarray] = {}
         self.decoded: list[tuple[int, int]] = []   # (frame, reduction) of every JPEG decode
+        self.damaged: dict[int, str] = {}           # frame -> why it is unusable
+        self.used: dict[int, int] = {}              # frame asked for -> frame read for it
+        self.substitutions: list[dict] = []         # {"frame", "used", "reason"}, in the order met
 
     def path(self, number: int) -> Path:
         return self.dir / self.pattern.format(number)
 
+    def error(self, message: str, kind: type = PreprocessError) -> PreprocessError:
+        return kind(self.dataset, message, self.subject, self.sample)
+
     def __call__(self, number: int, reduce: int = 1) -> np.ndarray:
+        if number not in self.used:
+            self.used[number] = self._choose(number, reduce)
+        return self._frame(self.used[number], reduce)
+
+    def _choose(self, number: int, reduce: int) -> int:
+        """``number`` if it decodes, else (policy nearest) the nearest frame that does."""
+        if self._readable(number, reduce):
+            return number
+        damaged = f"frame {number} is damaged ({self.damaged[number]}): {self.path(number)}"
+        if self.policy["policy"] == "error":
+            raise self.error(damaged, DamagedFrameError)
+        window = self.policy["window"]
+        for other in nearest_frames(number, window, self.onset, self.offset):
+            if self._readable(other, reduce):
+                self.substitutions.append({"frame": number, "used": other, "reason": self.damaged[number]})
+                print(f"warning: damaged frame: {self.error(damaged)}; frame {other} used instead", file=sys.stderr)
+                return other
+        raise self.error(f"{damaged}; no readable frame was found within ±{window} frames "
+                         f"(onset..offset {self.onset}..{self.offset})", DamagedFrameError)
+
+    def _readable(self, number: int, reduce: int) -> bool:
+        """Whether the frame decodes completely (it is then cached); a damaged one is remembered, not retried."""
+        if number not in self.damaged:
+            with contextlib.suppress(DamagedFrameError):
+                self._frame(number, reduce)
+        return number not in self.damaged
+
+    def _frame(self, number: int, reduce: int) -> np.ndarray:
         key = (number, reduce)
         if key not in self.cache:
             started = time.perf_counter()
@@ -93,16 +160,25 @@ class FrameReader:
                 self.cache[key] = cv2.resize(full, (-(-width // reduce), -(-height // reduce)),
                                              interpolation=cv2.INTER_AREA)
             else:
-                path = self.path(number)
-                frame = cv2.imread(str(path), REDUCED_FLAGS[reduce])
-                if frame is None:
-                    raise PreprocessError(self.dataset, f"cannot read frame {number}: {path}", self.subject,
-                                          self.sample)
-                self.cache[key] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                self.cache[key] = cv2.cvtColor(self._decode(number, reduce), cv2.COLOR_BGR2RGB)
                 self.timer.frames_decoded += 1
                 self.decoded.append(key)
             self.timer.add("decode", started)
         return self.cache[key]
+
+    def _decode(self, number: int, reduce: int) -> np.ndarray:
+        """BGR frame from the file's bytes, read once; a missing file is an error whatever the policy."""
+        path = self.path(number)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise self.error(f"cannot read frame {number}: {path}") from None
+        reason = damage(data)
+        frame = None if reason else cv2.imdecode(np.frombuffer(data, np.uint8), REDUCED_FLAGS[reduce])
+        if frame is None:   # garbage, or (this OpenCV's imdecode) libjpeg's premature end of data
+            self.damaged[number] = reason or "cannot be decoded"
+            raise self.error(f"frame {number} is damaged ({self.damaged[number]}): {path}", DamagedFrameError)
+        return frame
 
 
 def reduction_for(matrix: np.ndarray, allow: bool = True) -> int:
@@ -143,7 +219,7 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
     ``face`` is the result of the subject's batched onset detection (None: search here); ``read``
     the sample's frame reader (holding the frames already decoded).
     """
-    read = read or FrameReader(row, dataset, timer)
+    read = read or FrameReader(row, dataset, timer, settings["damaged_frames"])
     onset, offset = int(row.onset), int(row.offset)
     s, c, f = settings["crop_size"], settings["clip_size"], settings["flow_size"]
 
@@ -206,6 +282,7 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
               "onset": np.int32(onset), "apex": np.int32(apex), "offset": np.int32(offset),
               "apex_source": apex_source}
     meta["frames_used"] = [[n, r] for n, r in sorted(read.decoded)]
+    meta["substitutions"] = list(read.substitutions)   # damaged frames and their stand-ins
     return arrays, meta
 
 
@@ -234,7 +311,7 @@ def process_subject(manifest: pd.DataFrame, dataset: str, subject: str, settings
     get_detector(settings["device"], settings["min_face_size"])
     get_predictor()
     timer.add("load", started)
-    readers = [FrameReader(r, dataset, timer) for r in rows.itertuples(index=False)]
+    readers = [FrameReader(r, dataset, timer, settings["damaged_frames"]) for r in rows.itertuples(index=False)]
     faces = detect_onsets(rows, readers, settings, timer)
     per_sample, metas, skipped = [], [], []
     bar = tqdm(list(zip(rows.itertuples(index=False), faces, readers)), desc=f"{dataset}/{_local(subject)}",

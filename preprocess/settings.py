@@ -20,6 +20,10 @@ DEFAULTS: dict = {
     "min_face_score": 0.9,        # MTCNN probability below which a box is not a face
     "face_search_frames": 5,      # onset and the next 4 frames are tried before giving up on a sample
     "on_no_face": "error",        # error: stop the job; skip: leave the sample out, listed in the report
+    "damaged_frames": {           # a frame file that exists but does not decode completely
+        "policy": "error",        # error: stop the job; nearest: use the nearest readable frame (recorded)
+        "window": 2,              # nearest: at most this many frames away, inside onset..offset
+    },
     "flow": {
         "method": "tvl1",         # tvl1 (OpenCV contrib DualTVL1) or farneback (faster)
         "remove_global_motion": True,   # subtract the affine motion fitted over the face (head drift)

@@ -3,6 +3,8 @@ artefact and its loader, and every failure path's message (synthetic data + a re
 
 import dataclasses
 import json
+import re
+import shutil
 
 import cv2
 import numpy as np
@@ -21,7 +23,8 @@ from preprocess.face import (alignment_matrix, anchor_points, canonical_points, 
                              transform_points, warp)
 from preprocess.flow import face_mask, flow_with_strain, normalise, optical_flow, optical_strain
 from preprocess.qc import qc_figure
-from preprocess.run import NoFaceError, PreprocessError, process_subject, run
+from preprocess.run import (DamagedFrameError, FrameReader, NoFaceError, PreprocessError, Timer,
+                            process_subject, run)
 from preprocess.settings import resolve
 
 SMALL = {"crop_size": 112, "clip_size": 48, "clip_length": 8, "flow_size": 64, "apex": {"size": 64}}
@@ -280,10 +283,12 @@ def test_run_writes_artefact_atomically_and_loader_reads_it(syn, tmp_path):
 # ---------------------------------------------------------------- failure paths
 
 def _blank_sample(tmp_path, frames=range(1, 9)):
+    """A one-sample manifest of faceless frames 1..8; frame n is uniform grey 100 + n, so the frame a
+    reader returned can be told from its pixels."""
     folder = tmp_path / "blank"
     folder.mkdir()
     for n in frames:
-        cv2.imwrite(str(folder / f"img{n}.jpg"), np.full((120, 160, 3), 128, np.uint8))
+        cv2.imwrite(str(folder / f"img{n}.jpg"), np.full((120, 160, 3), 100 + n, np.uint8))
     row = {"dataset": "d", "subject": "d/s1", "sample": "blank01", "frames_dir": str(folder),
            "frame_pattern": "img{}.jpg", "onset": 1, "apex": 4, "offset": 8, "n_frames": 8, "emotion": "x",
            "aus": "", "apex_source": "annotated", "fixes": ""}
@@ -328,6 +333,109 @@ def test_missing_frame_and_unknown_subject_are_named(syn, tmp_path):
         process_subject(manifest, "syn_casme2", "sub09", SMALL)
 
 
+# ---------------------------------------------------------------- damaged frames
+
+def _texture():
+    rng = np.random.default_rng(0)
+    return cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (0, 0), 2)
+
+
+def _damage(path, kind):
+    """Overwrite a frame file with a damaged one (zero bytes, truncated or garbage); return its path."""
+    if kind == "truncated":   # a real JPEG cut to half its length, as a half-written file
+        jpeg = cv2.imencode(".jpg", _texture())[1].tobytes()
+        path.write_bytes(jpeg[:len(jpeg) // 2])
+    else:
+        path.write_bytes(b"" if kind == "zero bytes" else np.random.default_rng(1).bytes(4000))
+    return path
+
+
+def _reader(manifest, **damaged):
+    settings = resolve({"damaged_frames": damaged})["damaged_frames"]
+    return FrameReader(next(manifest.itertuples(index=False)), "d", Timer(), settings)
+
+
+@pytest.mark.parametrize("kind,reason", [("zero bytes", "zero bytes"), ("garbage", "cannot be decoded"),
+                                         ("truncated", "truncated JPEG, no end-of-image marker")])
+@pytest.mark.parametrize("reduce", [1, 4])
+def test_damaged_frame_is_an_error_naming_sample_frame_path_and_why(tmp_path, kind, reason, reduce):
+    manifest = _blank_sample(tmp_path)
+    path = _damage(tmp_path / "blank" / "img3.jpg", kind)
+    read = _reader(manifest)
+    assert read(2, reduce)[0, 0, 0] == 102
+    with pytest.raises(DamagedFrameError, match=rf"^dataset 'd', subject 's1', sample 'blank01': frame 3 is damaged "
+                                                rf"\({re.escape(reason)}\): {re.escape(str(path))}$"):
+        read(3, reduce)
+    assert read.decoded == [(2, reduce)] and read.substitutions == []
+
+
+def test_truncated_jpeg_is_caught_where_imread_decoded_it_silently(tmp_path):
+    manifest = _blank_sample(tmp_path)
+    path = _damage(tmp_path / "blank" / "img3.jpg", "truncated")
+    whole = cv2.imdecode(cv2.imencode(".jpg", _texture())[1], cv2.IMREAD_COLOR)
+    silent = cv2.imread(str(path))   # the reader before: a whole-sized frame, only a libjpeg warning on stderr
+    assert silent is not None and silent.shape == whole.shape
+    assert (silent[-30:] == silent[-1, -1]).all() and whole[-30:].std() > 5   # its lower part is flat grey fill
+    with pytest.raises(DamagedFrameError, match=r"frame 3 is damaged \(truncated JPEG"):
+        _reader(manifest)(3)
+    # padding after the end-of-image marker is not damage
+    (tmp_path / "blank" / "img4.jpg").write_bytes(cv2.imencode(".jpg", _texture())[1].tobytes() + bytes(16))
+    assert np.array_equal(cv2.cvtColor(_reader(manifest)(4), cv2.COLOR_RGB2BGR), whole)
+
+
+def test_nearest_policy_uses_the_nearest_readable_frame_earlier_first(tmp_path, capsys):
+    manifest = _blank_sample(tmp_path)   # onset 1, offset 8
+    for n, kind in ((1, "garbage"), (2, "truncated"), (5, "zero bytes")):
+        _damage(tmp_path / "blank" / f"img{n}.jpg", kind)
+    read = _reader(manifest, policy="nearest")
+    assert read(1)[0, 0, 0] == 103              # the onset: only later frames are in onset..offset; 2 is damaged
+    assert read(5)[0, 0, 0] == 104              # 4 and 6 equally near: the earlier
+    assert read(5, 4).shape == (30, 40, 3) and read(5, 4)[0, 0, 0] == 104   # the same stand-in at any size
+    assert read.substitutions == [{"frame": 1, "used": 3, "reason": "cannot be decoded"},
+                                  {"frame": 5, "used": 4, "reason": "zero bytes"}]
+    assert read.decoded == [(3, 1), (4, 1)]    # (4, 4) from the full-size 4; the damaged ones failed
+    err = capsys.readouterr().err
+    assert (f"warning: damaged frame: dataset 'd', subject 's1', sample 'blank01': frame 5 is damaged (zero bytes): "
+            f"{tmp_path / 'blank' / 'img5.jpg'}; frame 4 used instead") in err
+
+
+def test_damaged_onset_without_a_readable_frame_in_the_window_stops_nearest(tmp_path):
+    manifest = _blank_sample(tmp_path)
+    for n in (1, 2, 3):
+        _damage(tmp_path / "blank" / f"img{n}.jpg", "garbage")
+    with pytest.raises(DamagedFrameError, match=r"sample 'blank01': frame 1 is damaged \(cannot be decoded\): "
+                                                r".*img1\.jpg; no readable frame was found within ±2 frames "
+                                                r"\(onset\.\.offset 1\.\.8\)"):
+        process_subject(manifest, "d", "s1", {**SMALL, "damaged_frames": {"policy": "nearest"}})
+
+
+def test_nearest_substitutes_a_damaged_onset_and_apex_and_records_them(syn, tmp_path, capsys):
+    manifest = syn[2]["syn_casme2"].iloc[:1].copy()
+    row = manifest.iloc[0]   # onset 69, apex 82 (annotated), offset 95
+    folder = shutil.copytree(row.frames_dir, tmp_path / "frames")
+    manifest["frames_dir"] = str(folder)
+    onset, apex = int(row.onset), int(row.apex)
+    _damage(folder / row.frame_pattern.format(onset), "truncated")
+    _damage(folder / row.frame_pattern.format(apex), "garbage")
+    arrays, meta = process_subject(manifest, "syn_casme2", "sub01",
+                                   {**SMALL, "flow": {"method": "farneback"}, "damaged_frames": {"policy": "nearest"}})
+    assert arrays["face_frame"][0] == onset and arrays["apex"][0] == apex   # detected on the stand-in for the onset
+    substitutions = [{"frame": onset, "used": onset + 1, "reason": "truncated JPEG, no end-of-image marker"},
+                     {"frame": apex, "used": apex - 1, "reason": "cannot be decoded"}]
+    assert meta["samples"][0]["substitutions"] == substitutions
+    err = capsys.readouterr().err
+    for n in (onset, apex):
+        assert (f"warning: damaged frame: dataset 'syn_casme2', subject 'sub01', sample '{row['sample']}': "
+                f"frame {n} is damaged") in err and str(folder / row.frame_pattern.format(n)) in err
+    target = tmp_path / "out" / "sub01.npz"
+    write_subject(target, arrays, meta)
+    assert load_subject(target)["meta"]["samples"][0]["substitutions"] == substitutions
+    report = skip_report([target.with_suffix(".json")], "syn_casme2")
+    assert report["frames_substituted"] == 2
+    assert report["substitutions"] == [{"subject": "syn_casme2/sub01", "sample": row["sample"], **entry}
+                                       for entry in substitutions]
+
+
 def test_bad_preprocess_settings_name_the_key():
     with pytest.raises(ConfigError, match=r"config error at preprocess: unknown key 'crop'"):
         resolve({"crop": 3})
@@ -335,6 +443,10 @@ def test_bad_preprocess_settings_name_the_key():
         resolve({"flow": {"metod": "tvl1"}})
     with pytest.raises(ConfigError, match=r"config error at preprocess.on_no_face: 'ignore' is not one of"):
         resolve({"on_no_face": "ignore"})
+    with pytest.raises(ConfigError, match=r"config error at preprocess.damaged_frames.policy: 'skip' is not one of"):
+        resolve({"damaged_frames": {"policy": "skip"}})
+    with pytest.raises(ConfigError, match=r"config error at preprocess.damaged_frames.window"):
+        resolve({"damaged_frames": {"window": 0}})
     assert resolve(None)["crop_size"] == 224 and resolve({"flow": {"method": "farneback"}})["flow"]["tvl1"]
 
 

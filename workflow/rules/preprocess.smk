@@ -68,7 +68,8 @@ rule preprocess:
 
 
 rule preprocess_report:
-    """Per dataset: samples processed and every skipped sample with its reason (on_no_face: skip)."""
+    """Per dataset: samples processed, every skipped sample with its reason (on_no_face: skip) and every
+    damaged frame substituted (damaged_frames)."""
     input:
         lambda w: [f"results/preprocessed/{w.dataset}/{s}.json" for s in manifest_subjects(w.dataset)],
     output:
@@ -85,4 +86,5 @@ rule preprocess_report:
         report = write_skip_report(input, wildcards.dataset, output[0])
         with open(log[0], "w") as handle:
             handle.write(f"{wildcards.dataset}: {report['samples_processed']} samples processed, "
-                         f"{report['samples_skipped']} skipped {[s['sample'] for s in report['skipped']]}\n")
+                         f"{report['samples_skipped']} skipped {[s['sample'] for s in report['skipped']]}, "
+                         f"{report['frames_substituted']} damaged frames substituted\n")
