@@ -48,7 +48,7 @@ def manifests(data: Path) -> dict:
         if fmt in info["layouts"]:
             layout = info["layouts"][fmt]
             sheet = data / layout["annotation"] if layout["annotation"] else None
-            out[fmt] = build_manifest(fmt, fmt, data / layout["root"], sheet)
+            out[fmt] = build_manifest(fmt, fmt, data / layout["root"], sheet, errata="none")
     return out
 
 

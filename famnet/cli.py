@@ -24,25 +24,33 @@ def _synthetic(args) -> None:
 
 
 def _manifest(args) -> None:
-    from famnet.datasets import build_manifest
+    import pandas as pd
 
-    manifest = build_manifest(args.dataset, args.format, args.root, args.annotation)
+    from famnet.datasets import build_manifest
+    from famnet.datasets.errata import ERRATA_LOG_COLUMNS, errata_log_path
+
+    manifest = build_manifest(args.dataset, args.format, args.root, args.annotation, errata=args.errata)
+    applied = pd.DataFrame(manifest.attrs["errata"], columns=ERRATA_LOG_COLUMNS)
     write_csv_atomic(manifest, args.out)
+    write_csv_atomic(applied, errata_log_path(args.out))
     counts = manifest["emotion"].value_counts().to_dict()
     print(f"{args.dataset}: {len(manifest)} samples, {manifest['subject'].nunique()} subjects, emotions {counts}, "
-          f"apex {manifest['apex_source'].value_counts().to_dict()}, fixes applied {int((manifest['fixes'] != '').sum())}")
+          f"apex {manifest['apex_source'].value_counts().to_dict()}, rows corrected {int((manifest['fixes'] != '').sum())}, "
+          f"errata applied {len(applied)} {applied['action'].value_counts().to_dict()}")
 
 
 def _protocol(args) -> None:
     from famnet.datasets import read_manifest
+    from famnet.datasets.errata import errata_log_path, read_errata_log
     from famnet.protocols import build_protocol
 
     spec = json.loads(args.spec)
     datasets = spec["datasets"]
     manifests = {name: read_manifest(info["manifest"]) for name, info in datasets.items()}
+    errata = {name: read_errata_log(errata_log_path(info["manifest"])) for name, info in datasets.items()}
     formats = {name: info["format"] for name, info in datasets.items()}
     real = not any(info["synthetic"] for info in datasets.values())
-    table, report = build_protocol(args.name, spec["protocol"], manifests, formats, real=real)
+    table, report = build_protocol(args.name, spec["protocol"], manifests, formats, real=real, errata=errata)
     write_csv_atomic(table, args.out)
     if args.report:
         write_text_atomic(json.dumps(report, indent=2) + "\n", args.report)
@@ -84,7 +92,7 @@ def _train(args) -> None:
     run = FoldRun(protocol=args.protocol, branch=args.branch, ablation=args.ablation, fold=args.fold, seed=args.seed,
                   classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
                   model_config=json.loads(args.model_json))
-    table = read_protocol_table(args.protocol_csv)
+    table = read_protocol_table(args.protocol_csv, classes=run.classes)
     data = load_protocol_data(table, args.preprocessed, run.input, run.aus)
     result = train_fold(run, data, cfg, progress=not args.quiet)
     save_run(result, args.out_dir)
@@ -117,10 +125,11 @@ def _evaluate(args) -> None:
     from famnet.protocols import read_protocol_table
     from famnet.tables import evaluate_protocol, write_figures, write_metrics, write_plot_data
 
-    table = read_protocol_table(args.protocol_csv)
+    classes = json.loads(args.classes)
+    table = read_protocol_table(args.protocol_csv, classes=classes)
     spec = json.loads(args.files)
     files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
-    document = evaluate_protocol(args.protocol, table, json.loads(args.classes), files)
+    document = evaluate_protocol(args.protocol, table, classes, files)
     write_metrics(document, args.out)
     write_figures(document, args.confusion_png, args.per_subject_png)
     if args.plots_dir:
@@ -159,11 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--quiet", action="store_true", help="no progress bar")
     synthetic.set_defaults(func=_synthetic)
 
-    manifest = commands.add_parser("manifest", help="read one dataset into results/manifest/<dataset>.csv")
+    manifest = commands.add_parser("manifest", help="read one dataset into results/manifest/<dataset>.csv "
+                                                     "(+ <dataset>.errata.csv: the errata applied)")
     manifest.add_argument("--dataset", required=True, help="dataset name (the subject namespace)")
     manifest.add_argument("--format", required=True, choices=["casme2", "samm", "smic", "mmew", "casme3"])
     manifest.add_argument("--root", required=True)
     manifest.add_argument("--annotation")
+    manifest.add_argument("--errata", default="builtin",
+                          help="builtin (famnet/errata/<format>.csv), none, or the path of an errata CSV")
     manifest.add_argument("--out", required=True, type=Path)
     manifest.set_defaults(func=_manifest)
 

@@ -64,7 +64,7 @@ def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str =
     from famnet.protocols import read_protocol_table
 
     model, info = load_trained(model_dir)
-    table = read_protocol_table(protocol_csv)
+    table = read_protocol_table(protocol_csv, classes=info["classes"])
     table = table[table["fold"] == info["fold"]]     # only the held-out subject's artefacts are read
     data = load_protocol_data(table, preprocessed_root, info["input"], info["aus"])
     frame = predict_fold(model, info, data, resolve_device(device))

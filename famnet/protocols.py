@@ -20,10 +20,31 @@ class ProtocolError(ValueError):
     """A protocol cannot be built as specified (names the protocol)."""
 
 
-def read_protocol_table(path) -> pd.DataFrame:
-    """A written results/protocols/<protocol>.csv, ids and AU strings kept as text ('' = no AUs)."""
-    return pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str, "aus": str},
-                       keep_default_na=False)
+def read_protocol_table(path, classes: list[str] | None = None) -> pd.DataFrame:
+    """A written results/protocols/<protocol>.csv, ids and AU strings kept as text ('' = no AUs).
+
+    With ``classes`` (the label order the caller uses), every row's ``label`` must be its
+    ``class``'s position in that list: a table numbered in another order is an error, never a
+    silent relabelling of every per-class number.
+    """
+    table = pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str, "aus": str},
+                        keep_default_na=False)
+    if classes is not None:
+        check_label_order(table, list(classes), str(path))
+    return table
+
+
+def check_label_order(table: pd.DataFrame, classes: list[str], where: str) -> None:
+    """Raise ProtocolError unless label == classes.index(class) on every row of ``table``."""
+    unknown = sorted(set(table["class"]) - set(classes))
+    if unknown:
+        raise ProtocolError(f"{where}: classes {unknown} are not in the class list {classes}")
+    expected = table["class"].map({c: i for i, c in enumerate(classes)})
+    wrong = table[expected != table["label"]]
+    if not wrong.empty:
+        pairs = sorted(set(zip(wrong["class"], wrong["label"])))
+        raise ProtocolError(f"{where}: labels are not numbered in the class order {classes}: "
+                            + ", ".join(f"{c!r} has label {int(l)}" for c, l in pairs))
 
 
 def load_sample_list(name: str) -> pd.DataFrame:
@@ -67,15 +88,52 @@ def _restrict_to_list(protocol: str, table: pd.DataFrame, listed: pd.DataFrame, 
     return merged[table.columns.drop(["_format", "_local"])]
 
 
+def _check_class_words(protocol: str, classes: dict[str, list[str]], manifests: dict[str, pd.DataFrame],
+                       formats: dict[str, str], real: bool) -> None:
+    """Every class word must be an emotion of at least one of the protocol's datasets: a typo
+    ('negatve') would otherwise drop that emotion's samples silently. Synthetic datasets also
+    count the words their generator may write, as a small draw need not use each."""
+    present = {d: set(manifests[d]["emotion"]) for d in manifests}
+    if not real:
+        from famnet.datasets.synthetic.plan import VOCABULARY
+
+        for d in present:
+            present[d] |= {w.lower() for words in VOCABULARY.get(formats.get(d), {}).values() for w in words}
+    present = {d: sorted(e) for d, e in present.items()}
+    known = set().union(*map(set, present.values()))
+    unknown = [(c, w) for c, words in classes.items() for w in words if w not in known]
+    if unknown:
+        listed = "; ".join(f"{d}: {', '.join(e)}" for d, e in present.items())
+        raise ProtocolError(f"protocol {protocol!r}: class words match no emotion of its datasets: "
+                            + ", ".join(f"{w!r} (class {c!r})" for c, w in unknown)
+                            + f". The datasets' emotions are: {listed}")
+
+
+def errata_summary(table: pd.DataFrame, applied: list[dict], to_class: dict[str, str]) -> dict:
+    """Counts of one dataset's errata as they touch a protocol: corrected rows it holds, drops of
+    samples whose emotion it would have used, and the ids involved."""
+    held = set(zip(table["subject"], table["sample"]))
+    corrected = [e for e in applied if e["action"] != "drop" and (e["subject"], e["sample"]) in held]
+    dropped = [e for e in applied if e["action"] == "drop" and e["emotion"] in to_class]
+    by_action: dict[str, int] = {}
+    for e in applied:
+        by_action[e["action"]] = by_action.get(e["action"], 0) + 1
+    return {"applied_to_dataset": len(applied), "by_action": dict(sorted(by_action.items())),
+            "samples_corrected": len({(e["subject"], e["sample"]) for e in corrected}),
+            "samples_dropped": len(dropped), "errata": sorted({e["erratum"] for e in corrected + dropped})}
+
+
 def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], formats: dict[str, str],
-                   real: bool) -> tuple[pd.DataFrame, dict]:
+                   real: bool, errata: dict[str, list[dict]] | None = None) -> tuple[pd.DataFrame, dict]:
     """Return (protocol table, report). ``formats`` maps dataset name -> adapter format; ``real`` is
-    True when no dataset is synthetic, in which case ``spec['expected']`` counts are asserted."""
+    True when no dataset is synthetic, in which case ``spec['expected']`` counts are asserted.
+    ``errata`` maps dataset name -> the errata its manifest applied (counted in the report)."""
     missing = [d for d in spec["datasets"] if d not in manifests]
     if missing:
         raise ProtocolError(f"protocol {name!r}: no manifest for datasets {missing}")
     classes = list(spec["classes"])
     to_class = _emotion_to_class(name, spec["classes"])
+    _check_class_words(name, spec["classes"], {d: manifests[d] for d in spec["datasets"]}, formats, real)
     table = pd.concat([manifests[d] for d in spec["datasets"]], ignore_index=True)
     table["class"] = table["emotion"].map(to_class)
     left_out = table[table["class"].isna()]
@@ -96,6 +154,8 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
         "per_dataset": {d: int((table["dataset"] == d).sum()) for d in spec["datasets"]},
         "left_out_by_emotion": {str(k): int(v) for k, v in left_out["emotion"].value_counts().sort_index().items()},
         "sample_list": spec.get("sample_list"),
+        "errata": {d: errata_summary(table[table["dataset"] == d], (errata or {}).get(d, []), to_class)
+                   for d in spec["datasets"]},
     }
     if real and spec.get("expected"):
         check_expected(name, report, spec["expected"])

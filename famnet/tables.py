@@ -118,8 +118,24 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
         scores = {row["slice"]: {k: row[k] for k in ("uf1", "uar", "uf1_std", "uar_std")} for row in summary}
         methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
+    missing = classes_missing_from_training(protocol_table, classes)
     return {"protocol": protocol, "classes": classes, "samples": len(protocol_table),
-            "subjects": int(protocol_table["subject"].nunique()), "methods": methods}
+            "subjects": int(protocol_table["subject"].nunique()),
+            "folds_missing_a_training_class": len(missing), "classes_missing_from_training": missing,
+            "methods": methods}
+
+
+def classes_missing_from_training(protocol_table: pd.DataFrame, classes: list[str]) -> dict[str, list[str]]:
+    """{fold: class names no other fold holds}: those classes have no training sample in that fold
+    (with training.val_fraction > 0 the validation subjects are out of training too; the fold's
+    config.json lists what its own training set lacked)."""
+    missing = {}
+    for fold in sorted(protocol_table["fold"].unique()):
+        present = set(protocol_table.loc[protocol_table["fold"] != fold, "label"])
+        absent = [name for label, name in enumerate(classes) if label not in present]
+        if absent:
+            missing[str(int(fold))] = absent
+    return missing
 
 
 def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str, bool], config_hash: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import zlib
 from contextlib import nullcontext
@@ -106,6 +107,12 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return weights.float()
 
 
+def absent_classes(labels: torch.Tensor, classes: list[str]) -> list[str]:
+    """The class names without a single training label."""
+    counts = torch.bincount(labels, minlength=len(classes))
+    return [name for name, count in zip(classes, counts.tolist()) if count == 0]
+
+
 def epoch_order(labels: torch.Tensor, indices: np.ndarray, balance: str, generator: torch.Generator) -> np.ndarray:
     """This epoch's training sample order: a shuffle, or a class-balanced draw with replacement."""
     if balance == "sampler":
@@ -164,6 +171,11 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
     train, val, test = split_indices(data.table, run.fold, cfg.val_fraction, seed=run.torch_seed)
     if len(train) == 0:
         raise ValueError(f"protocol {run.protocol!r} fold {run.fold}: no training samples left")
+    absent = absent_classes(data.labels[train], run.classes)
+    if absent:   # the fold still trains; its held-out samples of that class can only be wrong
+        print(f"warning: protocol {run.protocol!r} {run.variant} fold {run.fold}: classes {absent} have no "
+              f"training sample (held out: {sorted(set(data.table['subject'].to_numpy()[test]))})",
+              file=sys.stderr)
     norm = Normalisation.fit(data, train)
     model = run.build_model().to(device)
     if device.type == "cuda" and model.input_dims == 4:
@@ -243,6 +255,7 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         "train_subjects": sorted(set(subjects[train].tolist())),
         "val_subjects": sorted(set(subjects[val].tolist())),
         "samples": {"train": int(len(train)), "val": int(len(val)), "test": int(len(test))},
+        "classes_absent_from_training": absent,
         "epochs": cfg.epochs, "chosen_epoch": chosen_epoch, "device": str(device),
         "amp": bool(cfg.amp and device.type == "cuda"), "torch": torch.__version__,
         "seconds": round(time.perf_counter() - started, 2),
@@ -261,5 +274,5 @@ def save_run(result: dict, out_dir) -> None:
     write_csv_atomic(result["log"], out_dir / "train_log.csv")
 
 
-__all__ = ["ABLATIONS", "TrainConfig", "FoldRun", "resolve_device", "class_weights", "epoch_order",
+__all__ = ["ABLATIONS", "TrainConfig", "FoldRun", "resolve_device", "class_weights", "absent_classes", "epoch_order",
            "predict_logits", "train_fold", "save_run"]

@@ -53,10 +53,11 @@ def layout_paths(out_dir, info, fmt):
     return Path(out_dir) / layout["root"], (Path(out_dir) / annotation if annotation else None)
 
 
-def manifest_for(out_dir, info, fmt, name=None):
-    """The manifest the real adapter builds for one format of a generated folder."""
+def manifest_for(out_dir, info, fmt, name=None, errata="none"):
+    """The manifest the real adapter builds for one format of a generated folder (the built-in
+    errata name rows of the real releases, so synthetic data reads without them, as in the workflow)."""
     root, annotation = layout_paths(out_dir, info, fmt)
-    return build_manifest(name or f"syn_{fmt}", fmt, root, annotation)
+    return build_manifest(name or f"syn_{fmt}", fmt, root, annotation, errata=errata)
 
 
 @pytest.fixture(scope="session")

@@ -331,11 +331,15 @@ def test_casme2_offset_past_last_frame_is_clamped(syn_copy):
     assert last == target["offset"]
     set_first_data_row(out_dir, info, "casme2", "OffsetFrame", last + 3)
 
-    after = manifest_for(out_dir, info, "casme2")
+    # The clamp is a CASME II erratum (famnet/errata/casme2.csv), applied to every row it fits.
+    after = manifest_for(out_dir, info, "casme2", errata="builtin")
     row = after[(after["subject"] == target["subject"]) & (after["sample"] == sample)].iloc[0]
     assert row["offset"] == last
     assert row["n_frames"] == last - target["onset"] + 1
-    assert "clamped" in row["fixes"]
+    assert row["fixes"] == f"casme2-offset-past-last-frame: offset {last + 3} past last frame {last}: clamped"
+    assert [e["erratum"] for e in after.attrs["errata"]] == ["casme2-offset-past-last-frame"]
+    with pytest.raises(DatasetError, match=r"frame file\(s\) missing"):   # without the errata: an error
+        manifest_for(out_dir, info, "casme2")
     others = after["sample"] != sample
     assert (after.loc[others, "fixes"] == "").all()
 
@@ -394,3 +398,107 @@ def test_blank_apex_cell_is_unknown_and_estimated(syn_copy):
     manifest = manifest_for(out_dir, info, "samm")
     row = manifest[(manifest["subject"] == f"syn_samm/{subject}") & (manifest["sample"] == sample)].iloc[0]
     assert pd.isna(row["apex"]) and row["apex_source"] == "estimated"
+
+
+# --- every problem at once, paths up front, errata, MMEW as CSV ------------------------------------
+
+def test_every_bad_row_is_reported_at_once_with_a_count_past_twenty(syn_copy):
+    out_dir, info = syn_copy
+    sheet = sheet_path(out_dir, info, "casme3")
+    header = SHEETS["casme3"].header_row
+
+    def break_rows(ws):
+        columns = header_columns(ws, "casme3")
+        data_rows = list(range(header + 1, ws.max_row + 1))
+        for n in data_rows[:2]:                      # apex after offset
+            ws.cell(row=n, column=columns["Apex"]).value = ws.cell(row=n, column=columns["Offset"]).value + 5
+        ws.cell(row=data_rows[2], column=columns["AU"]).value = "12X9"      # AU typo
+        ws.cell(row=data_rows[3], column=columns["Onset"]).value = "abc"    # not a frame number
+        for i in range(20):                          # 20 more rows naming a missing material folder
+            ws.append([ws.cell(row=data_rows[4], column=1).value, "zz", 10 * i + 1, 10 * i + 2, 10 * i + 3, "4",
+                       "I", "disgust"])
+    edit_sheet(sheet, break_rows)
+    error = build_error(out_dir, info, "casme3")
+    message = str(error)
+    assert message.startswith("dataset 'syn_casme3': 24 problems (fix them all, then rerun):")
+    assert message.count("is outside [onset") == 2 and "cannot read AU token '12X9'" in message
+    assert "'abc', not a frame number" in message
+    assert message.endswith("... and 4 more") and message.count("\n  ") == 21
+    for line in message.splitlines()[1:-1]:          # each listed problem names subject and sample
+        assert re.match(r"  subject '[^']+', sample '[^']+': ", line), line
+
+
+def test_a_missing_root_is_named_before_any_sample(syn_copy):
+    out_dir, info = syn_copy
+    root, annotation = layout_paths(out_dir, info, "casme2")
+    with pytest.raises(DatasetError) as caught:
+        build_manifest("syn_casme2", "casme2", root.with_name("nowhere"), annotation.with_name("none.xlsx"))
+    message = str(caught.value)
+    assert message == (f"dataset 'syn_casme2': root folder {root.with_name('nowhere')} does not exist; annotation "
+                       f"sheet {annotation.with_name('none.xlsx')} does not exist (check datasets.syn_casme2 in the config)")
+
+
+def _errata_file(path, *rows):
+    header = "erratum,subject,filename,onset,release_says,action,value,source,reason\n"
+    path.write_text(header + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def _casme3_row(manifest, index):
+    row = manifest.iloc[index]
+    return row["subject"].split("/", 1)[1], row["sample"].split("_")[0], int(row["onset"]), row
+
+
+def test_errata_correct_drop_and_record_rows(syn_copy, tmp_path):
+    out_dir, info = syn_copy
+    before = manifest_for(out_dir, info, "casme3")
+    (s0, m0, on0, r0), (s1, m1, on1, r1), (s2, m2, on2, r2) = (_casme3_row(before, i) for i in (0, 1, 2))
+    errata = _errata_file(
+        tmp_path / "errata.csv",
+        f"e-drop,{s0},{m0},{on0},apex={r0['apex']}; emotion={r0['emotion']},drop,,test,occluded",
+        f"e-set,{s1},{m1},{on1},offset={r1['offset']},set,onset={on1 + 1},test,typo",
+        f"e-apex,{s2},{m2},{on2},apex={r2['apex']},estimate_apex,,test,apex outside")
+    after = manifest_for(out_dir, info, "casme3", errata=errata)
+    assert len(after) == len(before) - 1
+    assert r0["sample"] not in set(after.loc[after["subject"] == r0["subject"], "sample"])
+    moved = after[(after["subject"] == r1["subject"]) & (after["sample"] == f"{m1}_{on1 + 1}")].iloc[0]
+    assert moved["onset"] == on1 + 1 and moved["fixes"] == f"e-set: onset {on1} -> {on1 + 1}"
+    assert moved["apex_source"] == "annotated"
+    estimated = after[(after["subject"] == r2["subject"]) & (after["sample"] == r2["sample"])].iloc[0]
+    assert pd.isna(estimated["apex"]) and estimated["apex_source"] == "estimated"
+    assert estimated["fixes"] == f"e-apex: apex {r2['apex']} -> estimated"
+    assert [(e["erratum"], e["action"]) for e in after.attrs["errata"]] == [
+        ("e-drop", "drop"), ("e-set", "set"), ("e-apex", "estimate_apex")]
+
+
+def test_an_erratum_for_another_release_is_an_error_naming_it(syn_copy, tmp_path):
+    out_dir, info = syn_copy
+    subject, material, onset, row = _casme3_row(manifest_for(out_dir, info, "casme3"), 0)
+    wrong = _errata_file(tmp_path / "wrong.csv",
+                         f"e-x,{subject},{material},{onset},apex={row['apex'] + 1},drop,,test,why",
+                         f"e-gone,{subject},zz,7,apex=9,drop,,test,why")
+    with pytest.raises(DatasetError) as caught:
+        manifest_for(out_dir, info, "casme3", errata=wrong)
+    message = str(caught.value)
+    assert f"sample '{row['sample']}': erratum e-x ({wrong}) does not fit this sheet: the sheet has " \
+           f"apex={row['apex']}, the erratum expects apex={row['apex'] + 1}" in message
+    assert "erratum e-gone" in message and "names a row the sheet does not have (filename 'zz', onset 7)" in message
+
+
+def test_a_malformed_errata_file_is_an_error(syn_copy, tmp_path):
+    out_dir, info = syn_copy
+    bad = _errata_file(tmp_path / "bad.csv", "e-1,spNO.1,a,3,,rename,,test,why")
+    with pytest.raises(DatasetError, match=r"erratum 'e-1' .*action 'rename' not in"):
+        manifest_for(out_dir, info, "casme3", errata=bad)
+    with pytest.raises(DatasetError, match=r"errata file .*missing.csv does not exist"):
+        manifest_for(out_dir, info, "casme3", errata=tmp_path / "missing.csv")
+
+
+def test_mmew_sheet_reads_the_same_as_csv(syn_copy):
+    out_dir, info = syn_copy
+    root, sheet = layout_paths(out_dir, info, "mmew")
+    as_csv = sheet.with_suffix(".csv")
+    pd.read_excel(sheet, dtype=object).to_csv(as_csv, index=False)
+    from_xlsx = manifest_for(out_dir, info, "mmew")
+    from_csv = build_manifest("syn_mmew", "mmew", root, as_csv, errata="none")
+    pd.testing.assert_frame_equal(from_csv, from_xlsx)

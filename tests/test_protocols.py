@@ -33,10 +33,14 @@ def megc_manifests(extra_rows=True):
         if extra_rows and fmt != "smic":
             rows.append(_row(fmt, part.iloc[0].subject, "NOT_LISTED_1", "others"))
             rows.append(_row(fmt, part.iloc[0].subject, "NOT_LISTED_2", WORDS[fmt]["negative"]))
+            # The rest of the real sheets' negative words (every class word must be an emotion here).
+            for word in OTHER_NEGATIVE_WORDS[fmt]:
+                rows.append(_row(fmt, part.iloc[0].subject, f"NOT_LISTED_{word}", word))
         manifests[fmt] = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     return manifests
 
 
+OTHER_NEGATIVE_WORDS = {"casme2": ["repression", "fear", "sadness"], "samm": ["contempt", "disgust", "fear", "sadness"]}
 FORMATS = {"casme2": "casme2", "samm": "samm", "smic": "smic"}
 
 
@@ -66,26 +70,29 @@ def test_megc2019_fails_when_the_class_disagrees_with_the_list():
 
 def test_published_counts_are_asserted_on_real_data_only():
     spec = dict(CONFIG["protocols"]["casme2_5"])
-    rows = [_row("casme2", "sub01", f"EP{i:02d}", "happiness") for i in range(3)]
+    emotions = ["happiness", "disgust", "repression", "surprise", "others"]
+    rows = [_row("casme2", "sub01", f"EP{i:02d}", emotion) for i, emotion in enumerate(emotions)]
     manifests = {"casme2": pd.DataFrame(rows, columns=MANIFEST_COLUMNS)}
-    with pytest.raises(ProtocolError, match=r"samples 3 != expected 246"):
+    with pytest.raises(ProtocolError, match=r"samples 5 != expected 246"):
         build_protocol("casme2_5", spec, manifests, {"casme2": "casme2"}, real=True)
     table, report = build_protocol("casme2_5", spec, manifests, {"casme2": "casme2"}, real=False)
-    assert report["samples"] == 3
+    assert report["samples"] == 5
 
 
 def test_folds_hold_out_exactly_one_namespaced_subject():
     rows = [_row("a", "s1", "x1", "happiness"), _row("a", "s2", "x2", "surprise"),
             _row("b", "s1", "x1", "disgust"), _row("b", "s1", "x2", "others")]
     manifests = {"a": pd.DataFrame(rows[:2], columns=MANIFEST_COLUMNS), "b": pd.DataFrame(rows[2:], columns=MANIFEST_COLUMNS)}
-    spec = {"datasets": ["a", "b"], "classes": CONFIG["protocols"]["synthetic"]["classes"]}
+    spec = {"datasets": ["a", "b"], "classes": {"surprise": ["surprise"], "negative": ["disgust"],
+                                                "positive": ["happiness"]}}
     table, report = build_protocol("t", spec, manifests, {"a": "casme2", "b": "samm"}, real=False)
     # a/s1 and b/s1 are different people: three folds, one subject each.
     assert report["folds"] == 3 and report["left_out_by_emotion"] == {"others": 1}
     assert table.groupby("fold")["subject"].nunique().eq(1).all()
     assert sorted(table["subject"].unique()) == ["a/s1", "a/s2", "b/s1"]
+    # Labels follow the config's (non-alphabetical) class order: surprise 0, negative 1, positive 2.
     assert dict(zip(table["sample"] + table["subject"], table["label"])) == {
-        "x1a/s1": 1, "x2a/s2": 2, "x1b/s1": 0}
+        "x1a/s1": 2, "x2a/s2": 0, "x1b/s1": 1}
 
 
 def test_an_emotion_in_two_classes_is_rejected():
@@ -98,3 +105,61 @@ def test_an_emotion_in_two_classes_is_rejected():
 def test_unknown_sample_list():
     with pytest.raises(ProtocolError, match="no built-in sample list named 'megc2099'"):
         load_sample_list("megc2099")
+
+
+def test_a_class_word_that_is_no_emotion_of_the_datasets_is_an_error():
+    rows = [_row("a", "s1", "x1", "happiness"), _row("a", "s2", "x2", "disgust"), _row("b", "s3", "x3", "anger")]
+    manifests = {"a": pd.DataFrame(rows[:2], columns=MANIFEST_COLUMNS), "b": pd.DataFrame(rows[2:], columns=MANIFEST_COLUMNS)}
+    spec = {"datasets": ["a", "b"], "classes": {"negative": ["negatve", "disgust", "anger"], "positive": ["happiness"]}}
+    for real in (True, False):   # synthetic data too: the typo is in no generator's vocabulary either
+        with pytest.raises(ProtocolError, match=r"protocol 't': class words match no emotion of its datasets: "
+                                                r"'negatve' \(class 'negative'\)\. The datasets' emotions are: "
+                                                r"a: .*disgust.*happiness.*; b: .*anger"):
+            build_protocol("t", spec, manifests, {"a": "casme2", "b": "samm"}, real=real)
+
+
+def test_labels_follow_a_non_alphabetical_class_order_through_to_the_metrics(tmp_path):
+    """Known data: per class name, the support, F1 and confusion row are that class's own."""
+    from famnet.protocols import read_protocol_table
+    from famnet.tables import evaluate_protocol
+
+    classes = {"surprise": ["surprise"], "others": ["others"], "negative": ["disgust"], "happiness": ["happiness"]}
+    counts = {"surprise": 1, "others": 2, "negative": 3, "happiness": 4}   # distinct, so a mix-up shows
+    words = {"surprise": "surprise", "others": "others", "negative": "disgust", "happiness": "happiness"}
+    rows = [_row("a", f"s{i % 3}", f"{name}{i}", words[name]) for name, n in counts.items() for i in range(n)]
+    spec = {"datasets": ["a"], "classes": classes}
+    table, report = build_protocol("t", spec, {"a": pd.DataFrame(rows, columns=MANIFEST_COLUMNS)}, {"a": "casme2"},
+                                   real=False)
+    assert report["classes"] == list(classes) and report["per_class"] == counts
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table = read_protocol_table(tmp_path / "t.csv", classes=list(classes))
+    # Predictions: every sample right, except one 'happiness' sample predicted as 'negative'.
+    predictions = table[["dataset", "subject", "sample", "fold", "label"]].copy()
+    predictions["prediction"] = predictions["label"]
+    wrong = predictions.index[predictions["sample"] == "happiness0"][0]
+    predictions.loc[wrong, "prediction"] = list(classes).index("negative")
+    predictions.to_csv(tmp_path / "pred.csv", index=False)
+    document = evaluate_protocol("t", table, list(classes), {"amnet2d": {0: [tmp_path / "pred.csv"]}})
+    per_class = document["methods"]["amnet2d"]["seeds"][0]["per_class"]
+    assert {name: per_class[name]["support"] for name in classes} == counts
+    assert per_class["happiness"]["recall"] == pytest.approx(3 / 4)
+    assert per_class["negative"]["precision"] == pytest.approx(3 / 4) and per_class["negative"]["recall"] == 1
+    assert per_class["surprise"]["f1"] == per_class["others"]["f1"] == 1
+    confusion = document["methods"]["amnet2d"]["seeds"][0]["confusion"]
+    assert confusion[list(classes).index("happiness")] == [0, 0, 1, 3]   # row = true class, in config order
+    # The only 'surprise' sample is subject s0's (fold 0): that fold trains without the class.
+    assert document["classes_missing_from_training"] == {"0": ["surprise"]}
+    assert document["folds_missing_a_training_class"] == 1
+
+
+def test_a_table_numbered_in_another_class_order_is_rejected(tmp_path):
+    from famnet.protocols import read_protocol_table
+
+    rows = [_row("a", "s1", "x1", "happiness"), _row("a", "s2", "x2", "disgust")]
+    spec = {"datasets": ["a"], "classes": {"positive": ["happiness"], "negative": ["disgust"]}}
+    table, _ = build_protocol("t", spec, {"a": pd.DataFrame(rows, columns=MANIFEST_COLUMNS)}, {"a": "casme2"}, real=False)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert len(read_protocol_table(tmp_path / "t.csv", classes=["positive", "negative"])) == 2
+    with pytest.raises(ProtocolError, match=r"labels are not numbered in the class order \['negative', 'positive'\]: "
+                                            r"'negative' has label 1, 'positive' has label 0"):
+        read_protocol_table(tmp_path / "t.csv", classes=["negative", "positive"])

@@ -23,6 +23,26 @@ def test_main_job_builds_the_synthetic_composite(smoke_run):
     assert "36/36" in log  # the generator's progress bar reached the end
 
 
+def test_class_names_follow_the_config_order_from_protocol_to_metrics(smoke_run):
+    """config.yaml lists the synthetic classes out of alphabetical order: every stage must use it."""
+    results = smoke_run / "results"
+    config = yaml.safe_load((smoke_run / "config" / "config.yaml").read_text())
+    classes = list(config["protocols"]["synthetic"]["classes"])
+    assert classes != sorted(classes)
+    table = pd.read_csv(results / "protocols" / "synthetic.csv")
+    assert dict(zip(table["class"], table["label"])) == {name: i for i, name in enumerate(classes)}
+    predictions = pd.read_csv(results / "predictions" / "synthetic" / "amnet2d" / "seed0" / "fold0.csv")
+    assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{name}" for name in classes]
+    merged = predictions.merge(table[["subject", "sample", "class"]], on=["subject", "sample"])
+    assert (merged["label"].map(dict(enumerate(classes))) == merged["class"]).all()
+    metrics = yaml.safe_load((results / "metrics" / "synthetic.json").read_text())
+    assert metrics["classes"] == classes
+    seed = metrics["methods"]["famnet"]["seeds"]["0"]
+    support = table["class"].value_counts().to_dict()
+    assert {name: seed["per_class"][name]["support"] for name in classes} == support
+    assert [sum(row) for row in seed["confusion"]] == [support[name] for name in classes]
+
+
 def test_main_job_ends_with_the_results_table(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "tables" / "all.csv")
@@ -76,6 +96,7 @@ def test_bad_dataset_fails_with_the_dataset_named(tmp_path):
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump({
         "datasets": {"casme2": {"format": "casme2", "root": "nowhere", "annotation": "nowhere.xlsx"}}}))
     (work / "nowhere.xlsx").write_bytes(b"not a spreadsheet")
+    (work / "nowhere").mkdir()   # the root exists (a missing one is named before any job: next test)
     result = snakemake(work, "results/manifest/casme2.csv")
     assert result.returncode != 0
     log = (work / "results" / "logs" / "manifest" / "casme2.log").read_text()
@@ -88,3 +109,13 @@ def test_protocol_with_undefined_datasets_is_refused(tmp_path):
     result = snakemake(work, "--dry-run", "results/protocols/megc2019.csv")
     assert result.returncode != 0
     assert "protocol 'megc2019' needs datasets ['smic', 'casme2', 'samm']" in result.stdout + result.stderr
+
+
+def test_a_missing_dataset_root_is_named_by_the_dry_run(tmp_path):
+    result = snakemake(workflow_copy(tmp_path), "--dry-run", "results/manifest/casme2.csv", "--config",
+                       "datasets={casme2: {format: casme2, root: nowhere/CASME2_RAW_selected, "
+                       "annotation: nowhere/CASME2-coding-20140508.xlsx}}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert ("dataset 'casme2': root folder nowhere/CASME2_RAW_selected does not exist; annotation sheet "
+            "nowhere/CASME2-coding-20140508.xlsx does not exist (check datasets.casme2 in the config)") in output

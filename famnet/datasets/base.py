@@ -39,9 +39,34 @@ class DatasetError(ValueError):
         self.dataset, self.subject, self.sample = dataset, subject, sample
 
 
+class Problems:
+    """Every problem of one dataset's rows, raised together: a user fixes them in one pass.
+
+    One problem is raised as it is; several as one DatasetError listing the first ``shown`` in
+    full (each naming subject and sample) and counting the rest.
+    """
+
+    def __init__(self, dataset: str, shown: int = 20):
+        self.dataset, self.shown = dataset, shown
+        self.errors: list[DatasetError] = []
+
+    def add(self, error: DatasetError) -> None:
+        self.errors.append(error)
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            lines = [re.sub(rf"^dataset {re.escape(repr(self.dataset))}(: |, )", "", str(e)) for e in self.errors]
+            more = len(lines) - self.shown
+            listed = "\n  ".join(lines[:self.shown]) + (f"\n  ... and {more} more" if more > 0 else "")
+            raise DatasetError(self.dataset, f"{len(lines)} problems (fix them all, then rerun):\n  {listed}")
+
+
 def read_sheet(path, dataset: str, required: list[str], sheet_name=0, header_row: int | None = 0,
                header_first_cell: str | None = None) -> pd.DataFrame:
-    """Read an annotation sheet as text cells, failing with the dataset named.
+    """Read an annotation sheet (.xlsx, or a .csv export of it) as text cells, failing with the
+    dataset named.
 
     ``header_first_cell`` finds the header row by its first cell (SAMM's notes above the header);
     otherwise ``header_row`` (0-based) is used.
@@ -50,8 +75,11 @@ def read_sheet(path, dataset: str, required: list[str], sheet_name=0, header_row
     if path is None or not path.is_file():
         raise DatasetError(dataset, f"annotation sheet {path} does not exist")
     try:
-        raw = pd.read_excel(path, sheet_name=sheet_name, header=None, dtype=object)
-    except Exception as exc:  # openpyxl raises many types for a corrupt or wrong file
+        if path.suffix.lower() == ".csv":
+            raw = pd.read_csv(path, header=None, dtype=object, keep_default_na=False, na_values=[""])
+        else:
+            raw = pd.read_excel(path, sheet_name=sheet_name, header=None, dtype=object)
+    except Exception as exc:  # openpyxl / the CSV parser raise many types for a corrupt or wrong file
         raise DatasetError(dataset, f"cannot read annotation sheet {path} (sheet {sheet_name!r}): {exc}") from exc
     if header_first_cell is not None:
         first = raw.iloc[:, 0].astype(str).str.strip()
@@ -121,37 +149,47 @@ def make_row(dataset: str, subject: str, sample: str, frames_dir: Path, frame_pa
     }
 
 
-def validate_manifest(manifest: pd.DataFrame, dataset: str, check_frames: bool = True) -> None:
-    """Every row: unique id, onset <= apex <= offset, the folder and every frame onset..offset exist."""
-    if manifest.empty:
+def validate_manifest(manifest: pd.DataFrame, dataset: str, check_frames: bool = True,
+                      problems: Problems | None = None) -> None:
+    """Every row: unique id, onset <= apex <= offset, the folder and every frame onset..offset exist.
+    All failing rows are reported at once (with ``problems``, together with the caller's)."""
+    own = problems is None
+    problems = problems or Problems(dataset)
+    if manifest.empty and not problems.errors:
         raise DatasetError(dataset, "no samples found")
     duplicated = manifest[manifest.duplicated(["subject", "sample"], keep=False)]
-    if not duplicated.empty:
-        row = duplicated.iloc[0]
-        raise DatasetError(dataset, f"duplicate sample id ({len(duplicated)} rows share it)",
-                           row.subject, row["sample"])
+    for (subject, sample), rows in duplicated.groupby(["subject", "sample"], sort=False):
+        problems.add(DatasetError(dataset, f"duplicate sample id ({len(rows)} rows share it)", subject, sample))
     for row in manifest.itertuples(index=False):
-        if not row.onset <= row.offset:
-            raise DatasetError(dataset, f"onset {row.onset} is after offset {row.offset}", row.subject, row.sample)
-        if not pd.isna(row.apex) and not row.onset <= row.apex <= row.offset:
-            raise DatasetError(dataset, f"apex {row.apex} is outside [onset {row.onset}, offset {row.offset}]",
-                               row.subject, row.sample)
-        if row.apex_source not in APEX_SOURCES:
-            raise DatasetError(dataset, f"apex_source {row.apex_source!r} not in {APEX_SOURCES}", row.subject, row.sample)
-        if check_frames:
-            _check_frames(row, dataset)
+        error = _row_problem(row, dataset, check_frames)
+        if error:
+            problems.add(error)
+    if own:
+        problems.raise_if_any()
 
 
-def _check_frames(row, dataset: str) -> None:
+def _row_problem(row, dataset: str, check_frames: bool) -> DatasetError | None:
+    def problem(message):
+        return DatasetError(dataset, message, row.subject, row.sample)
+
+    if not row.onset <= row.offset:
+        return problem(f"onset {row.onset} is after offset {row.offset}")
+    if not pd.isna(row.apex) and not row.onset <= row.apex <= row.offset:
+        return problem(f"apex {row.apex} is outside [onset {row.onset}, offset {row.offset}]")
+    if row.apex_source not in APEX_SOURCES:
+        return problem(f"apex_source {row.apex_source!r} not in {APEX_SOURCES}")
+    if not check_frames:
+        return None
     frames_dir = Path(row.frames_dir)
     if not frames_dir.is_dir():
-        raise DatasetError(dataset, f"frame folder {frames_dir} does not exist", row.subject, row.sample)
+        return problem(f"frame folder {frames_dir} does not exist")
     present = list_frame_numbers(frames_dir, row.frame_pattern)
     missing = [n for n in range(row.onset, row.offset + 1) if n not in present]
     if missing:
         first = frames_dir / row.frame_pattern.format(missing[0])
-        raise DatasetError(dataset, f"{len(missing)} frame file(s) missing between onset {row.onset} and offset "
-                                    f"{row.offset}, first {first}", row.subject, row.sample)
+        return problem(f"{len(missing)} frame file(s) missing between onset {row.onset} and offset "
+                       f"{row.offset}, first {first}")
+    return None
 
 
 def to_manifest(rows: list[dict]) -> pd.DataFrame:
@@ -161,26 +199,27 @@ def to_manifest(rows: list[dict]) -> pd.DataFrame:
     return frame.sort_values(["subject", "sample"], kind="stable").reset_index(drop=True)
 
 
-def clamp_offset_to_last_frame(row: dict) -> dict:
-    """Documented fix: an offset past the clip's last frame is clamped to that frame.
+def clamp_offset_to_last_frame(row: dict) -> str | None:
+    """The erratum action ``clamp_offset``: an offset past the clip's last frame becomes that frame.
 
-    CASME II has one such row; the fix applies only when every frame from onset to the last one
-    exists and the apex (if any) is still inside, so a genuinely broken clip still fails validation.
+    Applies only when the offset's frame file is missing, every frame from onset to the last one
+    exists and the apex (if any) is still inside, so a genuinely broken clip still fails
+    validation. Returns the note for ``fixes`` (the row is updated in place), or None.
     """
     frames_dir = Path(row["frames_dir"])
     if not frames_dir.is_dir():
-        return row
+        return None
     present = list_frame_numbers(frames_dir, row["frame_pattern"])
     if row["offset"] in present or not present:
-        return row
+        return None
     last = max(present)
     apex_ok = row["apex"] is None or row["apex"] <= last
     contiguous = all(n in present for n in range(row["onset"], last + 1))
-    if row["onset"] <= last < row["offset"] and apex_ok and contiguous:
-        note = f"offset {row['offset']} past last frame {last}: clamped"
-        row = {**row, "offset": last, "n_frames": last - row["onset"] + 1,
-               "fixes": "; ".join(f for f in (row["fixes"], note) if f)}
-    return row
+    if not (row["onset"] <= last < row["offset"] and apex_ok and contiguous):
+        return None
+    note = f"offset {row['offset']} past last frame {last}: clamped"
+    row.update(offset=last, n_frames=last - row["onset"] + 1)
+    return note
 
 
 def detect_pattern(frames_dir: Path, frame: int, candidates: list[str]) -> str:
@@ -193,29 +232,55 @@ def detect_pattern(frames_dir: Path, frame: int, candidates: list[str]) -> str:
 
 
 def rows_from_sheet(dataset: str, sheet: pd.DataFrame, columns: dict[str, str], subject_of, locate,
-                    sample_of=None) -> pd.DataFrame:
+                    sample_of=None, errata=None, problems: Problems | None = None) -> pd.DataFrame:
     """The loop shared by the sheet-based adapters.
 
     ``columns`` maps onset/apex/offset/aus/emotion/filename to the sheet's column names;
     ``subject_of(cell)`` gives the dataset's own subject id; ``locate(subject, filename, cell)``
     gives ``(frames_dir, candidate frame patterns)``; ``sample_of(filename, onset)`` the sample id
-    (default: the filename).
+    (default: the filename). ``errata`` (famnet.datasets.errata.Errata) corrects or drops the
+    rows it names, each recorded. A bad row goes to ``problems`` and the loop goes on, so every
+    bad row of a sheet is reported at once.
     """
+    from famnet.datasets.errata import Errata
+
+    errata = errata or Errata.none(dataset)
+    problems = problems or Problems(dataset)
     rows = []
     for cell in sheet.to_dict("records"):
-        subject = subject_of(cell)
-        filename = str(cell[columns["filename"]]).strip()
-        frames = {key: as_frame_number(cell[columns[key]], dataset, subject, filename, columns[key])
-                  for key in ("onset", "apex", "offset")}
-        if frames["onset"] is None or frames["offset"] is None:
-            raise DatasetError(dataset, "onset or offset frame missing", subject, filename)
-        sample = sample_of(filename, frames["onset"]) if sample_of else filename
         try:
-            aus = normalise_aus(cell[columns["aus"]])
-        except AUParseError as exc:
-            raise DatasetError(dataset, str(exc), subject, sample) from None
-        frames_dir, patterns = locate(subject, filename, cell)
-        row = make_row(dataset, subject, sample, frames_dir, detect_pattern(frames_dir, frames["onset"], patterns),
-                       frames["onset"], frames["apex"], frames["offset"], cell[columns["emotion"]], aus)
-        rows.append(clamp_offset_to_last_frame(row))
+            row = _row_from_cell(dataset, cell, columns, subject_of, locate, sample_of, errata)
+        except DatasetError as exc:
+            problems.add(exc)
+            continue
+        if row is not None:
+            rows.append(row)
+    for error in errata.unmatched():
+        problems.add(error)
     return to_manifest(rows)
+
+
+def _row_from_cell(dataset, cell, columns, subject_of, locate, sample_of, errata) -> dict | None:
+    """One sheet row as a manifest row (None: dropped by an erratum), or a DatasetError."""
+    subject = subject_of(cell)
+    filename = str(cell[columns["filename"]]).strip()
+    frames = {key: as_frame_number(cell[columns[key]], dataset, subject, filename, columns[key])
+              for key in ("onset", "apex", "offset")}
+    if frames["onset"] is None or frames["offset"] is None:
+        raise DatasetError(dataset, "onset or offset frame missing", subject, filename)
+    emotion = str(cell[columns["emotion"]]).strip().lower()
+    sample = sample_of(filename, frames["onset"]) if sample_of else filename
+    fix = errata.match(subject, filename, frames["onset"], {**frames, "emotion": emotion}, sample)
+    if fix is not None and fix.action == "drop":
+        return None
+    if fix is not None:
+        frames = fix.corrected(frames)
+        sample = sample_of(filename, frames["onset"]) if sample_of else filename
+    try:
+        aus = normalise_aus(cell[columns["aus"]])
+    except AUParseError as exc:
+        raise DatasetError(dataset, str(exc), subject, sample) from None
+    frames_dir, patterns = locate(subject, filename, cell)
+    row = make_row(dataset, subject, sample, frames_dir, detect_pattern(frames_dir, frames["onset"], patterns),
+                   frames["onset"], frames["apex"], frames["offset"], emotion, aus)
+    return errata.finish(row, fix)

@@ -12,10 +12,11 @@ COLUMNS = {"filename": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "
 PATTERNS = ["img{}.jpg", "reg_img{}.jpg"]
 
 
-def load(dataset: str, root, annotation):
+def load(dataset: str, root, annotation, errata=None, problems=None):
     sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name=0, header_row=0)
     return rows_from_sheet(
         dataset, sheet, COLUMNS,
         subject_of=lambda cell: "sub" + subject_digits(cell["Subject"], dataset, width=2),
         locate=lambda subject, filename, cell: (Path(root) / subject / filename, PATTERNS),
+        errata=errata, problems=problems,
     )

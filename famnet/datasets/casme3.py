@@ -20,11 +20,12 @@ def _subject(dataset: str, value) -> str:
     return text
 
 
-def load(dataset: str, root, annotation):
+def load(dataset: str, root, annotation, errata=None, problems=None):
     sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name="label", header_row=0)
     return rows_from_sheet(
         dataset, sheet, COLUMNS,
         subject_of=lambda cell: _subject(dataset, cell["Subject"]),
         locate=lambda subject, filename, cell: (Path(root) / subject / filename / "color", ["{}.jpg"]),
         sample_of=lambda filename, onset: f"{filename}_{onset}",
+        errata=errata, problems=problems,
     )

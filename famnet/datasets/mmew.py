@@ -11,11 +11,12 @@ COLUMNS = {"filename": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "
            "aus": "Action Units", "emotion": "Estimated Emotion"}
 
 
-def load(dataset: str, root, annotation):
+def load(dataset: str, root, annotation, errata=None, problems=None):
     sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name=0, header_row=0)
     return rows_from_sheet(
         dataset, sheet, COLUMNS,
         subject_of=lambda cell: "S" + subject_digits(cell["Subject"], dataset, width=2),
         locate=lambda subject, filename, cell: (
             Path(root) / str(cell["Estimated Emotion"]).strip().lower() / filename, ["{}.jpg"]),
+        errata=errata, problems=problems,
     )

@@ -15,11 +15,12 @@ def _locate(root, subject, filename, cell):
     return Path(root) / subject / filename, [f"{subject}_{{:05d}}.jpg", f"{subject}_{{:04d}}.jpg"]
 
 
-def load(dataset: str, root, annotation):
+def load(dataset: str, root, annotation, errata=None, problems=None):
     sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name="MICRO_ONLY",
                        header_first_cell="Subject")
     return rows_from_sheet(
         dataset, sheet, COLUMNS,
         subject_of=lambda cell: subject_digits(cell["Subject"], dataset, width=3),
         locate=lambda subject, filename, cell: _locate(root, subject, filename, cell),
+        errata=errata, problems=problems,
     )

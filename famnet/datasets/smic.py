@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from famnet.datasets.base import DatasetError, list_frame_numbers, make_row, to_manifest
+from famnet.datasets.base import DatasetError, Problems, list_frame_numbers, make_row, to_manifest
 
 EMOTIONS = ("negative", "positive", "surprise")
 PATTERN = "image{:06d}.jpg"
@@ -19,28 +19,32 @@ def _megc_id(name: str) -> str:
     return re.sub(r"^s(\d+)", lambda m: f"s{int(m.group(1)):02d}", name)
 
 
-def load(dataset: str, root, annotation=None):
+def load(dataset: str, root, annotation=None, errata=None, problems=None):
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(dataset, f"root folder {root} does not exist")
     subject_dirs = sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name))
     if not subject_dirs:
         raise DatasetError(dataset, f"no subject folders s<n> under {root}")
+    problems = problems or Problems(dataset)
     rows = []
     for subject_dir in subject_dirs:
         subject = _megc_id(subject_dir.name)
         micro = subject_dir / "micro"
         if not micro.is_dir():
-            raise DatasetError(dataset, f"folder {micro} does not exist", subject)
+            problems.add(DatasetError(dataset, f"folder {micro} does not exist", subject))
+            continue
         for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
             if emotion_dir.name not in EMOTIONS:
-                raise DatasetError(dataset, f"unknown emotion folder {emotion_dir}", subject)
+                problems.add(DatasetError(dataset, f"unknown emotion folder {emotion_dir}", subject))
+                continue
             for clip in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
                 sample = _megc_id(clip.name)
                 frames = list_frame_numbers(clip, PATTERN)
                 if not frames:
-                    raise DatasetError(dataset, f"no frames {PATTERN.format(0).replace('000000', 'NNNNNN')} in {clip}",
-                                       subject, sample)
+                    problems.add(DatasetError(dataset, f"no frames {PATTERN.format(0).replace('000000', 'NNNNNN')} "
+                                                       f"in {clip}", subject, sample))
+                    continue
                 rows.append(make_row(dataset, subject, sample, clip, PATTERN, min(frames), None, max(frames),
                                      emotion_dir.name, aus=""))
     return to_manifest(rows)

@@ -25,20 +25,38 @@ def manifest_inputs(wildcards):
     spec = dataset_spec(wildcards.dataset)
     if "synthetic" in spec:
         return {"data": f"results/synthetic/{spec['synthetic']}"}
-    # A real dataset: the sheet is an input so that editing it rebuilds the manifest.
-    return {"sheet": spec["annotation"]} if spec.get("annotation") else {}
+    # A real dataset: named up front (also by a dry run) when its folder or sheet is missing; the
+    # sheet (and an errata file of the user's) are inputs, so editing them rebuilds the manifest.
+    from famnet.datasets import DatasetError, check_paths
+
+    try:
+        check_paths(wildcards.dataset, spec["format"], spec["root"], spec.get("annotation"))
+    except DatasetError as error:
+        raise WorkflowError(str(error)) from None
+    inputs = {"sheet": spec["annotation"]} if spec.get("annotation") else {}
+    if dataset_errata(wildcards.dataset) not in ("builtin", "none"):
+        inputs["errata"] = dataset_errata(wildcards.dataset)
+    return inputs
+
+
+def dataset_errata(name):
+    """datasets.<name>.errata: builtin for real datasets, none for synthetic ones, unless set."""
+    spec = dataset_spec(name)
+    return spec.get("errata", "none" if "synthetic" in spec else "builtin")
 
 
 checkpoint manifest:
     input:
         unpack(manifest_inputs),
     output:
-        "results/manifest/{dataset}.csv",
+        manifest="results/manifest/{dataset}.csv",
+        errata="results/manifest/{dataset}.errata.csv",
     params:
         format=lambda w: dataset_spec(w.dataset)["format"],
         root=lambda w: dataset_spec(w.dataset)["root"],
         annotation=lambda w: (f"--annotation '{dataset_spec(w.dataset)['annotation']}'"
                               if dataset_spec(w.dataset).get("annotation") else ""),
+        errata=lambda w: dataset_errata(w.dataset),
     log:
         "results/logs/manifest/{dataset}.log",
     threads: 1
@@ -47,19 +65,21 @@ checkpoint manifest:
         runtime=10,
     shell:
         "famnet manifest --dataset {wildcards.dataset} --format {params.format} --root {params.root:q} "
-        "{params.annotation} --out {output} > {log} 2>&1"
+        "{params.annotation} --errata {params.errata:q} --out {output.manifest} > {log} 2>&1"
 
 
 def protocol_json(wildcards):
     spec = protocol_spec(wildcards.protocol)
     datasets = {name: {"format": dataset_spec(name)["format"], "manifest": f"results/manifest/{name}.csv",
                        "synthetic": "synthetic" in dataset_spec(name)} for name in spec["datasets"]}
-    return json.dumps({"protocol": spec, "datasets": datasets}, sort_keys=True)
+    # No sort_keys: the order of `classes` is the label order (0..C-1) everywhere downstream.
+    return json.dumps({"protocol": spec, "datasets": datasets})
 
 
 checkpoint protocol:
     input:
-        lambda w: [f"results/manifest/{name}.csv" for name in protocol_spec(w.protocol)["datasets"]],
+        lambda w: [f"results/manifest/{name}{suffix}" for name in protocol_spec(w.protocol)["datasets"]
+                   for suffix in (".csv", ".errata.csv")],
     output:
         table="results/protocols/{protocol}.csv",
         report="results/protocols/{protocol}.json",
