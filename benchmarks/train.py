@@ -1,36 +1,57 @@
-"""Training and inference throughput per branch, and what a full MEGC2019 LOSO run would cost.
+"""Training and inference throughput per method, and what a full MEGC2019 LOSO run would cost.
 
     python benchmarks/train.py                      # CPU, the demo and paper input sizes
     python benchmarks/train.py --device cuda        # on a GPU: preloaded tensors, channels_last, AMP (bf16)
+    python benchmarks/train.py --methods ststnet,htnet --sizes paper
 
 Inputs are random tensors already in memory (the fold tensors a job holds after loading its
-artefacts), so this measures the model step alone: forward + loss + backward + AdamW step for
-training, forward in eval mode for inference. The estimate for the full reproduction is
-68 folds x (the fold's ~435 training samples x epochs / training rate + inference), per branch,
-per seed, run one job after another on this one device.
+artefacts), so this measures the model step alone: forward + loss + backward + optimiser step for
+training, forward in eval mode for inference. Sizes, batch, optimiser and epochs are each
+method's as config.yaml (demo) or config.yaml + config/paper.yaml (paper) set them: FAMNet's
+branches the training section, the baselines their papers' recipes (famnet/methods.py) with the
+demo's documented departures. The estimate for the full reproduction is 68 folds x (the fold's ~435
+training samples x the recipe's epochs / training rate + inference), per method, per seed, run one
+job after another on this one device.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
+from famnet.config import load_config
+from famnet.methods import METHODS, architecture, training_settings
 from famnet.models import create_model, multitask_loss
 
 MEGC2019 = {"samples": 442, "subjects": 68}
-SIZES = {   # name: (2D input, 2D side, 3D clip T, 3D clip side), as config.yaml (demo) / config/paper.yaml
-    "demo": ("apex_flow", 64, 4, 32),
-    "paper": ("apex", 224, 16, 112),
-}
-CHANNELS = {"apex": 3, "flow": 3, "apex_flow": 6}
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = {"demo": ("config.yaml",), "paper": ("config.yaml", "paper.yaml")}
+CHANNELS = {"apex": 3, "flow": 3, "apex_flow": 6, "clip": 3, "clip_diff": 3}
 
 
-def _batch(branch: str, size: tuple, batch: int, device: torch.device) -> torch.Tensor:
-    input, side, length, clip = size
-    shape = (batch, CHANNELS[input], side, side) if branch == "amnet2d" else (batch, 3, length, clip, clip)
-    x = torch.randn(shape, device=device)
+def sizes(size: str) -> dict:
+    """{method: (model config, input shape per sample, training settings)} as config.yaml (demo)
+    or config.yaml + config/paper.yaml (paper) give them."""
+    config = load_config(*(REPO / "config" / name for name in CONFIGS[size]))
+    pre, out = config["preprocess"], {}
+    for method in METHODS:
+        model_config = architecture(config["models"].get(method))
+        spec = METHODS[method].input_spec(model_config)
+        if spec.kind in ("clip", "clip_diff"):
+            shape = (3, pre["clip_length"], pre["clip_size"], pre["clip_size"])
+        elif METHODS[method].multitask:
+            shape = (CHANNELS[spec.kind], pre["crop_size"], pre["crop_size"])
+        else:
+            shape = (len(spec.channels), spec.size, spec.size)
+        out[method] = (model_config, shape, training_settings(method, config["training"], config["models"].get(method)))
+    return out
+
+
+def _batch(shape: tuple, batch: int, device: torch.device) -> torch.Tensor:
+    x = torch.randn((batch, *shape), device=device)
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 and device.type == "cuda" else x
 
 
@@ -51,11 +72,13 @@ def _rate(step, x: torch.Tensor, device: torch.device, seconds: float) -> float:
             return calls * x.shape[0] / elapsed
 
 
-def measure(branch: str, size, batch: int, device: torch.device, amp: bool, seconds: float) -> tuple[float, float]:
-    model = create_model(branch, num_classes=3, **({"input": size[0]} if branch == "amnet2d" else {})).to(device)
-    if device.type == "cuda" and branch == "amnet2d":
+def measure(method: str, model_config: dict, shape: tuple, settings: dict, batch: int, device: torch.device,
+            amp: bool, seconds: float) -> tuple[float, float]:
+    model = create_model(method, num_classes=3, **model_config).to(device)
+    if device.type == "cuda" and len(shape) == 3:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = (torch.optim.Adam if settings["optimizer"] == "adam" else torch.optim.AdamW)(
+        model.parameters(), lr=settings["lr"])
     labels = torch.randint(0, 3, (batch,), device=device)
     aus = torch.randint(0, 2, (batch, model.config.au_count), device=device).float()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
@@ -75,7 +98,7 @@ def measure(branch: str, size, batch: int, device: torch.device, amp: bool, seco
         with autocast:
             model(x)
 
-    x = _batch(branch, size, batch, device)
+    x = _batch(shape, batch, device)
     return _rate(train_step, x, device, seconds), _rate(infer_step, x, device, seconds)
 
 
@@ -89,9 +112,9 @@ def full_loso_hours(train_rate: float, infer_rate: float, epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--sizes", default="demo,paper", help=f"comma-separated, of {sorted(SIZES)}")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=40, help="epochs per fold for the full-run estimate")
+    parser.add_argument("--sizes", default="demo,paper", help=f"comma-separated, of {sorted(CONFIGS)}")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {list(METHODS)}")
+    parser.add_argument("--batch", type=int, help="one batch size for all (default: each recipe's)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seconds", type=float, default=5.0, help="timing window per measurement")
     parser.add_argument("--no-amp", action="store_true", help="float32 on CUDA too")
@@ -100,17 +123,19 @@ def main() -> None:
     device = torch.device(args.device)
     amp = device.type == "cuda" and not args.no_amp
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"device: {name}; batch {args.batch}; AMP {'bf16' if amp else 'off'}; torch {torch.__version__}")
-    print(f"{'branch':8} {'size':6} {'input':16} {'train samples/s':>16} {'infer samples/s':>16} "
-          f"{'MEGC2019 LOSO h (' + str(args.epochs) + ' ep)':>24}")
-    for size_name in args.sizes.split(","):
-        size = SIZES[size_name]
-        for branch in ("amnet2d", "amnet3d"):
-            input, side, length, clip = size
-            shape = f"{CHANNELS[input]}x{side}x{side}" if branch == "amnet2d" else f"3x{length}x{clip}x{clip}"
-            train_rate, infer_rate = measure(branch, size, args.batch, device, amp, args.seconds)
-            hours = full_loso_hours(train_rate, infer_rate, args.epochs)
-            print(f"{branch:8} {size_name:6} {shape:16} {train_rate:16.1f} {infer_rate:16.1f} {hours:24.2f}", flush=True)
+    print(f"device: {name}; AMP {'bf16' if amp else 'off'}; torch {torch.__version__}")
+    print(f"{'method':12} {'size':6} {'input':14} {'params':>11} {'batch':>5} {'epochs':>6} {'train samples/s':>16} "
+          f"{'infer samples/s':>16} {'MEGC2019 LOSO h':>16}")
+    for size in args.sizes.split(","):
+        configured = sizes(size)
+        for method in args.methods.split(","):
+            model_config, shape, settings = configured[method]
+            batch = args.batch or settings["batch_size"]
+            params = sum(p.numel() for p in create_model(method, **model_config).parameters())
+            train_rate, infer_rate = measure(method, model_config, shape, settings, batch, device, amp, args.seconds)
+            hours = full_loso_hours(train_rate, infer_rate, settings["epochs"])
+            print(f"{method:12} {size:6} {'x'.join(map(str, shape)):14} {params:11,d} {batch:5d} {settings['epochs']:6d} "
+                  f"{train_rate:16.1f} {infer_rate:16.1f} {hours:16.2f}", flush=True)
 
 
 if __name__ == "__main__":

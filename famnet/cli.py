@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from famnet.io import write_csv_atomic, write_text_atomic
+from famnet.methods import METHODS
 
 
 def _synthetic(args) -> None:
@@ -93,7 +94,7 @@ def _train(args) -> None:
                   classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
                   model_config=json.loads(args.model_json))
     table = read_protocol_table(args.protocol_csv, classes=run.classes)
-    data = load_protocol_data(table, args.preprocessed, run.input, run.aus)
+    data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus)
     result = train_fold(run, data, cfg, progress=not args.quiet)
     save_run(result, args.out_dir)
     info, last = result["info"], result["log"].iloc[-1]
@@ -129,7 +130,9 @@ def _evaluate(args) -> None:
     table = read_protocol_table(args.protocol_csv, classes=classes)
     spec = json.loads(args.files)
     files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
-    document = evaluate_protocol(args.protocol, table, classes, files)
+    oracle = {variant: {int(seed): paths for seed, paths in seeds.items()}
+              for variant, seeds in json.loads(args.oracle_files or "{}").items()}
+    document = evaluate_protocol(args.protocol, table, classes, files, oracle)
     write_metrics(document, args.out)
     write_figures(document, args.confusion_png, args.per_subject_png)
     if args.plots_dir:
@@ -137,8 +140,10 @@ def _evaluate(args) -> None:
                         args.plots_dir / "per_subject" / f"{args.protocol}.csv")
     for variant, method in document["methods"].items():
         overall = method["summary"][0]
+        leak = method.get("test_epoch_oracle", {}).get("scores", {}).get("all")
+        leak = f"; test-epoch oracle UF1 {leak['uf1']:.4f} UAR {leak['uar']:.4f}" if leak else ""
         print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f} UAR {overall['uar']:.4f} "
-              f"({overall['samples']} samples, {overall['seeds']} seed(s))")
+              f"({overall['samples']} samples, {overall['seeds']} seed(s)){leak}")
 
 
 def _tables(args) -> None:
@@ -204,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol-csv", required=True, type=Path, help="results/protocols/<protocol>.csv")
     train.add_argument("--preprocessed", required=True, type=Path, help="results/preprocessed")
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
-    train.add_argument("--branch", required=True, choices=["amnet2d", "amnet3d"])
+    train.add_argument("--branch", required=True, choices=sorted(METHODS),
+                       help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
     train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au"])
     train.add_argument("--fold", required=True, type=int, help="the held-out fold")
     train.add_argument("--seed", type=int, default=0)
@@ -239,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol-csv", required=True, type=Path)
     evaluate.add_argument("--classes", required=True, help="JSON list of class names in label order")
     evaluate.add_argument("--files", required=True, help='JSON {variant: {seed: [fold CSVs]}}')
+    evaluate.add_argument("--oracle-files", help="JSON {variant: {seed: [test_epochs.csv per fold]}}: also report "
+                                                 "the test-epoch oracle (an analysis of the leak, never a result)")
     evaluate.add_argument("--out", required=True, type=Path)
     evaluate.add_argument("--confusion-png", required=True, type=Path)
     evaluate.add_argument("--per-subject-png", required=True, type=Path)

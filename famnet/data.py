@@ -11,7 +11,12 @@ Inputs per ``models.<branch>.input`` (docs/training.md):
 - ``apex_flow``: both stacked, N×6×S×S (the flow resized to the crop side when F != S);
 - ``clip``: the T-frame RGB clip, N×3×T×C×C in [0, 1];
 - ``clip_diff``: the same clip minus its first (onset) frame, in [-1, 1]: the face's identity
-  cancels and only what moved remains (the 3D branch learns micro-motion from few samples).
+  cancels and only what moved remains (the 3D branch learns micro-motion from few samples);
+- ``flow_regions``: facial-region patches of the flow cut around the landmarks (HTNet), see
+  :func:`region_patches`.
+A model may ask for more than the kind (an :class:`InputSpec`, famnet/methods.py): a subset of the
+flow channels, a spatial size (resizing a flow rescales its vectors; strain is a ratio and stays)
+and a per-image normalisation, all derived here from the one per-subject artefact.
 Arrays stay in the artefact's compact dtype (uint8 / float16) until a batch is taken (on the
 training device: ``data.batch(indices, device)``).
 """
@@ -28,9 +33,61 @@ import torch.nn.functional as F
 
 from famnet.aus import parse_aus
 
-INPUTS = ("apex", "flow", "apex_flow", "clip", "clip_diff")
-# Channel of the flow's horizontal component u, per input: a horizontal flip negates it.
-FLOW_U_CHANNEL = {"flow": 0, "apex_flow": 3}
+INPUTS = ("apex", "flow", "apex_flow", "clip", "clip_diff", "flow_regions")
+FLOW_CHANNELS = ("u", "v", "strain")    # the artefact's flow channels, in stored order
+PER_IMAGE = ("none", "minmax", "minmax_255")
+FLOW_KINDS = ("flow", "apex_flow", "flow_regions")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model reads, derived from the artefact at batch time (no preprocessing rerun).
+
+    kind: one of INPUTS. channels / size (flow kinds): which flow channels, in this order, and the
+    side the flow is resized to (None: as stored; apex_flow: the crop side). per_image: ``minmax``
+    scales each channel of each sample to [0, 1], ``minmax_255`` to [0, 255] (STSTNet, OFF-ApexNet
+    and HTNet read flow images normalised so and saved as 8-bit PNGs), after any mirroring.
+    standardise: afterwards, the fold's per-channel mean / std of its training samples (the FAMNet
+    branches); False leaves the per-image values as they are.
+    """
+    kind: str
+    channels: tuple[str, ...] = FLOW_CHANNELS
+    size: int | None = None
+    per_image: str = "none"
+    standardise: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if self.kind not in INPUTS:
+            raise ValueError(f"unknown model input {self.kind!r}; one of {list(INPUTS)}")
+        if not self.channels or any(c not in FLOW_CHANNELS for c in self.channels) or \
+                len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"input channels must be distinct names among {list(FLOW_CHANNELS)}, "
+                             f"got {list(self.channels)}")
+        if self.per_image not in PER_IMAGE:
+            raise ValueError(f"per_image must be one of {list(PER_IMAGE)}, got {self.per_image!r}")
+        if self.size is not None and self.size < 4:
+            raise ValueError(f"input size must be >= 4 pixels, got {self.size}")
+
+    @classmethod
+    def of(cls, value) -> "InputSpec":
+        """An InputSpec from a kind name, a dict (config.json) or an InputSpec."""
+        if isinstance(value, InputSpec):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        return cls(**value)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "channels": list(self.channels), "size": self.size, "per_image": self.per_image,
+                "standardise": self.standardise}
+
+    @property
+    def u_channel(self) -> int | None:
+        """Index of the flow's horizontal component u in the batch (a horizontal flip negates it)."""
+        if self.kind not in FLOW_KINDS or "u" not in self.channels:
+            return None
+        return self.channels.index("u") + (3 if self.kind == "apex_flow" else 0)
 
 
 class LeakageError(ValueError):
@@ -46,17 +103,22 @@ def artefact_path(root, subject: str) -> Path:
 class ProtocolData:
     """Every sample of a protocol table, in table order."""
     table: pd.DataFrame          # the protocol rows (dataset, subject, sample, fold, label, aus, ...)
-    input: str                   # one of INPUTS
+    input: str | InputSpec       # a kind (one of INPUTS) or a full spec; ``spec`` holds the full one
     arrays: tuple[np.ndarray, ...]  # per input part, N×... in the artefact's dtype
     labels: torch.Tensor         # N class ids
     au_targets: torch.Tensor     # N×K multi-hot over the configured AU list
     au_mask: torch.Tensor        # N bools: False where the sample's AUs are unknown (SMIC, '?')
 
+    def __post_init__(self):
+        self.spec = InputSpec.of(self.input)
+        self.input = self.spec.kind
+
     def __len__(self) -> int:
         return len(self.table)
 
-    def batch(self, indices, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Float32 inputs of the given samples (not yet normalised), on ``device``.
+    def batch(self, indices, device: torch.device | str = "cpu", flip: torch.Tensor | None = None) -> torch.Tensor:
+        """Float32 inputs of the given samples (not yet standardised), on ``device``, mirrored where
+        ``flip`` (N bools; training augmentation) before any per-image normalisation.
 
         The stored compact arrays (uint8 images, float16 flow) go to the device before they are
         converted: a GPU receives a quarter (half) of the bytes and does the conversion itself."""
@@ -65,22 +127,94 @@ class ProtocolData:
         def compact(part: int) -> torch.Tensor:
             return torch.from_numpy(self.arrays[part][indices]).to(device, non_blocking=True)
 
-        if self.input == "apex":
-            return _rgb(compact(0))
-        if self.input == "flow":
-            return compact(0).float()
-        if self.input in ("clip", "clip_diff"):
+        kind, spec = self.input, self.spec
+        if kind == "apex":
+            x = _rgb(compact(0))
+        elif kind == "flow":
+            x = _flow(compact(0), spec)
+        elif kind in ("clip", "clip_diff"):
             # artefact N×T×3×C×C -> torchvision video layout N×3×T×C×C
             clip = compact(0).permute(0, 2, 1, 3, 4).float().div_(255.0)
-            return clip - clip[:, :, :1] if self.input == "clip_diff" else clip
-        apex = _rgb(compact(0))
-        flow = compact(1).float()
-        if flow.shape[-1] != apex.shape[-1]:
-            # Flow is in pixels of its own grid: rescale the vectors with the grid.
-            scale = apex.shape[-1] / flow.shape[-1]
-            flow = F.interpolate(flow, size=apex.shape[-2:], mode="bilinear", align_corners=False)
-            flow[:, :2] *= scale
-        return torch.cat([apex, flow], dim=1)
+            x = clip - clip[:, :, :1] if kind == "clip_diff" else clip
+        elif kind == "flow_regions":
+            centres = torch.from_numpy(self.arrays[1][indices]).to(device)
+            return region_patches(compact(0), centres, spec, flip)
+        else:
+            apex = _rgb(compact(0))
+            x = torch.cat([apex, _flow(compact(1), spec, size=apex.shape[-1])], dim=1)
+        if flip is not None and flip.any():
+            flip = flip.to(x.device)
+            x[flip] = hflip(x[flip], spec)
+        return _per_image(x, spec)
+
+
+def _flow(flow: torch.Tensor, spec: InputSpec, size: int | None = None) -> torch.Tensor:
+    """Stored N×3×F×F float16 flow -> the spec's channels at its size (u, v rescaled with the grid)."""
+    flow = flow.float()
+    size = size or spec.size
+    if size and size != flow.shape[-1]:
+        # Flow is in pixels of its own grid: rescale the vectors with the grid; strain is a ratio.
+        scale = size / flow.shape[-1]
+        flow = F.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        flow[:, :2] *= scale
+    keep = [FLOW_CHANNELS.index(c) for c in spec.channels]
+    return flow if keep == [0, 1, 2] else flow[:, keep]
+
+
+# HTNet's regions, from the 68 dlib landmarks: the eye centres and the mouth corners, in image
+# order (left of the image first), as its MTCNN points 0, 1 (eyes) and 3, 4 (mouth corners).
+REGION_LANDMARKS = {"eye_left": range(36, 42), "eye_right": range(42, 48),
+                    "mouth_left": (48,), "mouth_right": (54,)}
+
+
+def region_centres(landmarks: np.ndarray, align_matrix: np.ndarray, crop_size: int) -> np.ndarray:
+    """N×4×2 (x, y) centres of the REGION_LANDMARKS regions as fractions of the aligned crop's side
+    (the flow grid covers the crop: a fraction is the same on any grid)."""
+    points = np.concatenate([landmarks, np.ones((*landmarks.shape[:2], 1), landmarks.dtype)], axis=2)
+    aligned = np.einsum("nij,nkj->nki", align_matrix.astype(np.float64), points.astype(np.float64)) / crop_size
+    return np.stack([aligned[:, list(ids)].mean(1) for ids in REGION_LANDMARKS.values()], axis=1).astype(np.float32)
+
+
+def region_patches(flow: torch.Tensor, centres: torch.Tensor, spec: InputSpec,
+                   flip: torch.Tensor | None = None) -> torch.Tensor:
+    """HTNet's input: four (size/2)² patches of the flow around the region centres, assembled 2×2
+    into one size² image, [eye left | eye right] over [mouth left | mouth right].
+
+    The flow is resized to ``spec.size`` and normalised per image first (the whole-face flow image
+    is what gets cut); a centre is rounded to the grid and clamped so its patch stays inside
+    ([size/4, 3·size/4], HTNet's [7, 21] at 28). A mirrored sample is the mirrored flow (u negated)
+    with mirrored centres whose left and right regions swap: the montage of the mirrored face.
+    """
+    size = spec.size or flow.shape[-1]
+    half, quarter = size // 2, size // 4
+    flow = _flow(flow, spec, size=size)
+    centres = centres.float().clone()
+    if flip is not None and flip.any():
+        flip = flip.to(flow.device)
+        flow = flow.clone()     # never mirror the caller's tensor in place
+        flow[flip] = hflip(flow[flip], InputSpec("flow", channels=spec.channels))
+        mirrored = centres[flip]
+        mirrored[..., 0] = 1.0 - mirrored[..., 0]
+        centres[flip] = mirrored[:, [1, 0, 3, 2]]
+    flow = _per_image(flow, spec)
+    grid = (centres * size).round().long().clamp(quarter, size - half + quarter)      # N×4×(x, y)
+    out = flow.new_empty(flow.shape[0], flow.shape[1], 2 * half, 2 * half)
+    for n in range(flow.shape[0]):
+        for region, (row, col) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+            x, y = grid[n, region].tolist()
+            out[n, :, row * half:(row + 1) * half, col * half:(col + 1) * half] = \
+                flow[n, :, y - quarter:y - quarter + half, x - quarter:x - quarter + half]
+    return out
+
+
+def _per_image(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    if spec.per_image != "none":
+        axes = tuple(range(2, x.dim()))
+        low, high = x.amin(dim=axes, keepdim=True), x.amax(dim=axes, keepdim=True)
+        x = (x - low) / (high - low).clamp_min(1e-6)    # a constant channel becomes 0
+        if spec.per_image == "minmax_255":
+            x = x * 255.0
+    return x
 
 
 def _rgb(images: torch.Tensor) -> torch.Tensor:
@@ -105,10 +239,15 @@ def au_targets(table: pd.DataFrame, aus) -> tuple[torch.Tensor, torch.Tensor]:
     return targets, mask
 
 
-def _subject_arrays(root, subject: str, rows: pd.DataFrame, keys: tuple[str, ...]) -> list[np.ndarray]:
-    """The requested arrays of one subject's artefact, reordered to the protocol rows."""
+ARTEFACT_KEYS = {"apex": ("apex_rgb",), "flow": ("flow",), "apex_flow": ("apex_rgb", "flow"), "clip": ("clip",),
+                 "clip_diff": ("clip",), "flow_regions": ("flow", "landmarks", "align_matrix")}
+
+
+def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> list[np.ndarray]:
+    """The arrays an input kind needs of one subject's artefact, reordered to the protocol rows."""
     from preprocess.artifact import load_subject
 
+    keys = ARTEFACT_KEYS[kind]
     path = artefact_path(root, subject)
     try:
         artefact = load_subject(path, keys=keys)
@@ -124,28 +263,48 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, keys: tuple[str, ...
                 f"is not in the artefact {path} (stale preprocessing? rerun the preprocess rule)"
             raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}, sample {sample!r} {why}")
         order.append(position[sample])
-    return [artefact[key][order] for key in keys]
+    arrays = [artefact[key][order] for key in keys]
+    if kind == "flow_regions":   # flow + the region centres as fractions of the crop side
+        shape = artefact["meta"].get("arrays", {}).get("apex_rgb", {}).get("shape")
+        if not shape:
+            raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: the sidecar of {path} does "
+                             f"not give the crop size the landmarks' alignment maps to (rerun the preprocess rule)")
+        arrays = [arrays[0], region_centres(arrays[1], arrays[2], int(shape[1]))]
+    return arrays
 
 
-def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str, aus=()) -> ProtocolData:
+def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | InputSpec | dict,
+                       aus=()) -> ProtocolData:
     """Load every sample of ``table`` from its subject's artefact (one file read per subject)."""
-    if input not in INPUTS:
-        raise ValueError(f"unknown model input {input!r}; one of {list(INPUTS)}")
-    keys = {"apex": ("apex_rgb",), "flow": ("flow",), "apex_flow": ("apex_rgb", "flow"), "clip": ("clip",),
-            "clip_diff": ("clip",)}[input]
+    spec = InputSpec.of(input)
     table = table.reset_index(drop=True)
-    parts: list[list[np.ndarray]] = [[] for _ in keys]
+    parts: list[list[np.ndarray]] | None = None
     order: list[np.ndarray] = []
     for subject, rows in table.groupby("subject", sort=False):
-        for part, array in zip(parts, _subject_arrays(preprocessed_root, subject, rows, keys)):
+        arrays = _subject_arrays(preprocessed_root, subject, rows, spec.kind)
+        parts = parts or [[] for _ in arrays]
+        for part, array in zip(parts, arrays):
             part.append(array)
         order.append(rows.index.to_numpy())
     # Back to table order (groupby collected the rows subject by subject).
     inverse = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
     arrays = tuple(np.concatenate(part)[inverse] for part in parts) if order else ()
+    arrays = _resized_once(arrays, spec)
     targets, mask = au_targets(table, aus)
     labels = torch.tensor(table["label"].to_numpy(np.int64))
-    return ProtocolData(table, input, arrays, labels, targets, mask)
+    return ProtocolData(table, spec, arrays, labels, targets, mask)
+
+
+def _resized_once(arrays: tuple, spec: InputSpec, chunk: int = 256) -> tuple:
+    """Resize a flow to the spec's side once at load (as float16, the stored precision) rather than
+    in every batch: the baselines read 28×28 and train hundreds of epochs. A mirror commutes with
+    the (symmetric) resize, so the per-batch flip and per-image scaling stay exact."""
+    if spec.kind not in ("flow", "flow_regions") or not spec.size or not arrays or arrays[0].shape[-1] == spec.size:
+        return arrays
+    full = InputSpec(spec.kind, size=spec.size)      # all three channels: the batch picks its own
+    resized = np.concatenate([_flow(torch.from_numpy(arrays[0][i:i + chunk]), full).numpy().astype(np.float16)
+                              for i in range(0, len(arrays[0]), chunk)])
+    return (resized, *arrays[1:])
 
 
 def split_indices(table: pd.DataFrame, fold: int, val_fraction: float = 0.0, seed: int = 0):
@@ -216,11 +375,12 @@ class Normalisation:
         return (x - mean) / std
 
 
-def hflip(x: torch.Tensor, input: str) -> torch.Tensor:
+def hflip(x: torch.Tensor, input: str | InputSpec) -> torch.Tensor:
     """Mirror the inputs left-right; flow's u changes sign (the motion mirrors too)."""
     x = x.flip(-1)
-    if input in FLOW_U_CHANNEL:
-        x[:, FLOW_U_CHANNEL[input]] *= -1
+    u = InputSpec.of(input).u_channel
+    if u is not None:
+        x[:, u] *= -1
     return x
 
 

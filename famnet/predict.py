@@ -66,7 +66,7 @@ def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str =
     model, info = load_trained(model_dir)
     table = read_protocol_table(protocol_csv, classes=info["classes"])
     table = table[table["fold"] == info["fold"]]     # only the held-out subject's artefacts are read
-    data = load_protocol_data(table, preprocessed_root, info["input"], info["aus"])
+    data = load_protocol_data(table, preprocessed_root, info.get("input_spec", info["input"]), info["aus"])
     frame = predict_fold(model, info, data, resolve_device(device))
     write_csv_atomic(frame, out)
     return frame

@@ -4,7 +4,10 @@
 exactly once, else an error naming the sample), computes UF1 / UAR overall and per dataset
 (famnet.metrics), per-class scores, the confusion matrix and per-subject accuracy, and summarises
 seeds as mean and standard deviation. ``build_table`` turns the metrics of the run's protocols into
-``results/tables/all.csv``: UF1 / UAR in percent, as papers report them.
+``results/tables/all.csv``: UF1 / UAR in percent, as papers report them, each method beside its
+paper's published numbers (``paper_*``: FAMNet's from the protocol's ``paper`` key, a baseline's
+from famnet/methods.py with the protocol they were obtained under), and, when the test-epoch oracle
+analysis ran (famnet/oracle.py), what test-epoch selection would have reported, in columns of its own.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import pandas as pd
 
 from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
+from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
+from famnet.oracle import summarise, test_epoch_oracle
 
-BRANCH_NAMES = {"amnet2d": "AMNet2D", "amnet3d": "AMNet3D", "famnet": "FAMNet"}
+BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
 TABLE_COLUMNS = ["protocol", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
-                 "subjects", "seeds", "paper_uf1", "paper_uar", "diff_uf1", "diff_uar", "data", "config_hash",
-                 "code_version"]
+                 "subjects", "seeds", "uf1_test_epoch_oracle", "uar_test_epoch_oracle", "paper_uf1", "paper_uar",
+                 "paper_protocol", "paper_selection", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
 
 
 def code_version(where=".") -> str:
@@ -102,8 +107,10 @@ def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
 
 
 def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list[str],
-                      files: dict[str, dict[int, list]]) -> dict:
-    """``files[variant][seed]`` = that run's fold prediction CSVs. Returns the metrics document."""
+                      files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None) -> dict:
+    """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
+    per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
+    oracle analysis is on. Returns the metrics document."""
     methods = {}
     for variant, per_seed in files.items():
         seeds = {int(seed): _seed_metrics(pooled_predictions(protocol_table, paths, variant, int(seed)), classes)
@@ -118,6 +125,10 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
         scores = {row["slice"]: {k: row[k] for k in ("uf1", "uar", "uf1_std", "uar_std")} for row in summary}
         methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
+        if oracle_files and variant in oracle_files:
+            per_seed = {int(seed): test_epoch_oracle(protocol_table, paths, classes, variant, int(seed))
+                        for seed, paths in sorted(oracle_files[variant].items())}
+            methods[variant]["test_epoch_oracle"] = {"scores": summarise(per_seed), "seeds": per_seed}
     missing = classes_missing_from_training(protocol_table, classes)
     return {"protocol": protocol, "classes": classes, "samples": len(protocol_table),
             "subjects": int(protocol_table["subject"].nunique()),
@@ -147,34 +158,63 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
         reported = paper.get(protocol) or {}
         for variant, method in document["methods"].items():
             for line in method["summary"]:
+                oracle = method.get("test_epoch_oracle", {}).get("scores", {}).get(line["slice"], {})
                 row = {"protocol": protocol, "slice": line["slice"], "method": method["method"], "variant": variant,
                        "uf1": 100 * line["uf1"], "uar": 100 * line["uar"], "uf1_std": 100 * line["uf1_std"],
                        "uar_std": 100 * line["uar_std"], "samples": line["samples"], "subjects": line["subjects"],
-                       "seeds": line["seeds"], "paper_uf1": np.nan, "paper_uar": np.nan,
+                       "seeds": line["seeds"], "uf1_test_epoch_oracle": 100 * oracle.get("uf1", np.nan),
+                       "uar_test_epoch_oracle": 100 * oracle.get("uar", np.nan),
                        "data": "synthetic" if synthetic[protocol] else "real",
                        "config_hash": config_hash, "code_version": code_version}
-                if variant == "famnet" and line["slice"] == "all" and reported:
-                    row["paper_uf1"], row["paper_uar"] = reported.get("uf1", np.nan), reported.get("uar", np.nan)
+                if line["slice"] == "all":
+                    row.update(published(protocol, variant, reported))
                 rows.append(row)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    table["diff_uf1"] = table["uf1"] - table["paper_uf1"]
-    table["diff_uar"] = table["uar"] - table["paper_uar"]
-    return table.round({c: 2 for c in ("uf1", "uar", "uf1_std", "uar_std", "diff_uf1", "diff_uar")})
+    # A difference only where ours and theirs come from the same protocol.
+    same = table["paper_protocol"] == table["protocol"]
+    table["diff_uf1"] = (table["uf1"] - table["paper_uf1"]).where(same)
+    table["diff_uar"] = (table["uar"] - table["paper_uar"]).where(same)
+    return table.round({c: 2 for c in ("uf1", "uar", "uf1_std", "uar_std", "uf1_test_epoch_oracle",
+                                       "uar_test_epoch_oracle", "diff_uf1", "diff_uar")})
+
+
+def published(protocol: str, variant: str, reported: dict) -> dict:
+    """The paper columns of a method's overall row: FAMNet's from the protocol's ``paper`` key; a
+    baseline's from its paper (famnet/methods.py), on every protocol, with the protocol they hold for."""
+    if variant == "famnet" and reported:
+        return {"paper_uf1": reported.get("uf1", np.nan), "paper_uar": reported.get("uar", np.nan),
+                "paper_protocol": protocol, "paper_selection": reported.get("selection", "not stated")}
+    paper = METHODS[variant].paper if variant in METHODS else None
+    if not paper:
+        return {}
+    return {"paper_uf1": paper["uf1"], "paper_uar": paper["uar"], "paper_protocol": paper["protocol"],
+            "paper_selection": paper["selection"]}
 
 
 def table_markdown(table: pd.DataFrame) -> str:
-    """all.md: the table for people (std shown as ±, empty paper columns left blank)."""
-    lines = ["| protocol | slice | method | UF1 | UAR | samples | subjects | seeds | paper UF1 | paper UAR | data |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    """all.md: the table for people (std shown as ±, empty columns left blank; the oracle columns
+    only when the analysis ran)."""
+    oracle = table["uf1_test_epoch_oracle"].notna().any()
+    head = ["protocol", "slice", "method", "UF1", "UAR"] + (["UF1 test-epoch oracle", "UAR test-epoch oracle"]
+                                                           if oracle else []) + \
+        ["samples", "subjects", "seeds", "paper UF1", "paper UAR", "paper protocol (epoch choice)", "data"]
+    lines = ["| " + " | ".join(head) + " |",
+             "| --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "") + " ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.protocol} | {r.slice} | {r.method} | {r.uf1:.2f} ± {r.uf1_std:.2f} | "
-                     f"{r.uar:.2f} ± {r.uar_std:.2f} | {r.samples} | {r.subjects} | {r.seeds} | "
-                     f"{blank(r.paper_uf1)} | {blank(r.paper_uar)} | {r.data} |")
+        paper_from = "" if pd.isna(r.paper_protocol) else f"{r.paper_protocol} ({r.paper_selection})"
+        cells = [r.protocol, r.slice, r.method, f"{r.uf1:.2f} ± {r.uf1_std:.2f}", f"{r.uar:.2f} ± {r.uar_std:.2f}"]
+        cells += [blank(r.uf1_test_epoch_oracle), blank(r.uar_test_epoch_oracle)] if oracle else []
+        cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar), paper_from,
+                  r.data]
+        lines.append("| " + " | ".join(cells) + " |")
     hashes = ", ".join(sorted(set(table["config_hash"])))
     versions = ", ".join(sorted(set(table["code_version"])))
     lines += ["", f"UF1 / UAR in percent, pooled over all LOSO folds, mean ± std over seeds. "
                   f"Config {hashes}, code {versions}."]
+    if oracle:
+        lines.append("Test-epoch oracle: per held-out fold, the epoch with the best test accuracy (the usual leak; "
+                     "docs/evaluation.md) - a measure of the leak, never a result.")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Per-fold training of one branch (AMNet2D or AMNet3D, or an ablation of it) under LOSO.
+"""Per-fold training of one method (a FAMNet branch, an ablation of it, or a baseline) under LOSO.
 
 One call trains on every subject except the held-out fold's and writes, each atomically:
 ``model.safetensors`` (the state dict), ``config.json`` (everything that rebuilds and explains
@@ -7,6 +7,12 @@ the model: model config, classes, AUs, input normalisation, seeds, subjects used
 statistics, early stopping or epoch choice: by default the epoch count is fixed; with
 ``val_fraction`` > 0 a share of the *training* subjects validates and the best epoch by their
 UF1 is kept. docs/training.md explains every choice.
+
+With ``report_test_epoch_oracle`` the held-out samples are also predicted after every epoch
+(``test_epochs``, saved as test_epochs.csv) so evaluation can report what a script that keeps the
+best *test* epoch would have published. That bookkeeping never touches the model: eval mode draws
+no random numbers and updates no statistics, so the saved weights and predictions are the same
+with it on or off (a test checks this).
 """
 
 from __future__ import annotations
@@ -25,32 +31,35 @@ import pandas as pd
 import torch
 
 from famnet.config import check_known_keys
-from famnet.data import Normalisation, ProtocolData, hflip, split_indices
+from famnet.data import Normalisation, ProtocolData, split_indices
 from famnet.io import atomic_write, write_csv_atomic, write_text_atomic
 from famnet.metrics import uf1_uar
+from famnet.methods import architecture, method
 from famnet.models import create_model, multitask_loss
 
 ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0}}
-DEFAULT_INPUT = {"amnet2d": "apex", "amnet3d": "clip"}   # as the models' own config defaults
+TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The ``training`` section of config.yaml (defaults as there)."""
-    branches: tuple[str, ...] = ("amnet2d", "amnet3d")
+    methods: tuple[str, ...] = ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet")
     ablations: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     epochs: int = 8
     batch_size: int = 16
-    optimizer: str = "adamw"
+    optimizer: str = "adamw"          # adamw | adam | sgd
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"       # cosine (to 0 over all steps) | constant
     class_balance: str = "weighted_loss"
     hflip: float = 0.5
     val_fraction: float = 0.0
     device: str = "auto"
     amp: bool = True
     threads: int = 1
+    report_test_epoch_oracle: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -61,7 +70,8 @@ class TrainConfig:
 
 @dataclass
 class FoldRun:
-    """Which model, which fold: identifies a run and derives its random seed."""
+    """Which model, which fold: identifies a run and derives its random seed. ``branch`` is the
+    method's registered model: a FAMNet branch (amnet2d, amnet3d) or a baseline (famnet/methods.py)."""
     protocol: str
     branch: str
     ablation: str = "none"
@@ -69,15 +79,16 @@ class FoldRun:
     seed: int = 0
     classes: list[str] = field(default_factory=list)
     aus: list[int] = field(default_factory=list)
-    model_config: dict = field(default_factory=dict)    # models.<branch> from config.yaml
+    model_config: dict = field(default_factory=dict)    # models.<branch> from config.yaml (architecture keys)
 
     @property
     def variant(self) -> str:
         return self.branch if self.ablation == "none" else f"{self.branch}-{self.ablation}"
 
     @property
-    def input(self) -> str:
-        return self.model_config.get("input", DEFAULT_INPUT[self.branch])
+    def input(self):
+        """The method's InputSpec (famnet.data), declared by its model from its config."""
+        return method(self.branch).input_spec(architecture(self.model_config))
 
     @property
     def torch_seed(self) -> int:
@@ -87,8 +98,17 @@ class FoldRun:
     def build_model(self) -> torch.nn.Module:
         if self.ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {self.ablation!r}; one of {sorted(ABLATIONS)}")
-        cfg = {**self.model_config, **ABLATIONS[self.ablation]}
-        return create_model(self.branch, num_classes=len(self.classes), aus=list(self.aus), **cfg)
+        spec = method(self.branch)
+        if self.ablation != "none" and not spec.multitask:
+            raise ValueError(f"ablation {self.ablation!r} is for the FAMNet branches, not {spec.display}")
+        cfg = {**architecture(self.model_config), **ABLATIONS[self.ablation]}
+        aus = list(self.aus) if spec.multitask else []     # the baselines have no AU head
+        return create_model(self.branch, num_classes=len(self.classes), aus=aus, **cfg)
+
+    @property
+    def head_aus(self) -> list[int]:
+        """The AUs of the model's AU head (none for the baselines)."""
+        return list(self.aus) if method(self.branch).multitask else []
 
 
 def resolve_device(name: str) -> torch.device:
@@ -136,12 +156,43 @@ def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def training_inputs(data: ProtocolData, indices, norm: Normalisation, device: torch.device,
                     flip: torch.Tensor) -> torch.Tensor:
-    """A training batch as the model sees it: on ``device``, mirrored where ``flip``, normalised."""
-    x = data.batch(indices, device)
-    if flip.any():
-        flip = flip.to(device)
-        x[flip] = hflip(x[flip], data.input)
-    return _to_device(norm(x), device)
+    """A training batch as the model sees it: on ``device``, mirrored where ``flip`` (before any
+    per-image normalisation), standardised."""
+    return _to_device(norm(data.batch(indices, device, flip)), device)
+
+
+def fit_normalisation(data: ProtocolData, train) -> Normalisation:
+    """The fold's per-channel statistics, or the identity where the input keeps its paper's scale."""
+    if data.spec.standardise:
+        return Normalisation.fit(data, train)
+    channels = data.batch(np.asarray(train[:1])).shape[1]
+    return Normalisation([0.0] * channels, [1.0] * channels)
+
+
+def make_optimizer(parameters, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":   # L2 in the gradient, as Keras / torch Adam in the baselines' code
+        return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; one of adamw, adam, sgd")
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps_per_epoch)
+    if cfg.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; one of cosine, constant")
+
+
+def held_out_epoch_rows(data: ProtocolData, test, epoch: int, logits: torch.Tensor) -> list[dict]:
+    """One row per held-out sample of this epoch's predictions (the oracle analysis only)."""
+    rows = data.table.iloc[np.asarray(test, dtype=np.int64)]
+    predictions = logits.argmax(1).tolist()
+    return [{"epoch": epoch, "dataset": r.dataset, "subject": r.subject, "sample": r.sample, "fold": int(r.fold),
+             "label": int(r.label), "prediction": p} for r, p in zip(rows.itertuples(index=False), predictions)]
 
 
 @torch.no_grad()
@@ -176,22 +227,17 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         print(f"warning: protocol {run.protocol!r} {run.variant} fold {run.fold}: classes {absent} have no "
               f"training sample (held out: {sorted(set(data.table['subject'].to_numpy()[test]))})",
               file=sys.stderr)
-    norm = Normalisation.fit(data, train)
+    norm = fit_normalisation(data, train)
     model = run.build_model().to(device)
     if device.type == "cuda" and model.input_dims == 4:
         model = model.to(memory_format=torch.channels_last)
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(parameters, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps_per_epoch)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    scheduler = make_scheduler(optimizer, cfg, math.ceil(len(train) / cfg.batch_size))
     weights = class_weights(data.labels[train], len(run.classes)).to(device) \
         if cfg.class_balance == "weighted_loss" else None
     au_weight = model.config.au_weight
     generator = torch.Generator().manual_seed(run.torch_seed)
-    rows, best = [], None
+    rows, best, test_epochs = [], None, []
 
     from tqdm import tqdm
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{run.protocol} {run.variant} fold {run.fold}", unit="epoch",
@@ -237,6 +283,9 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
                                                      len(run.classes))
             if best is None or row["val_uf1"] > best[0]:
                 best = (row["val_uf1"], epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        if cfg.report_test_epoch_oracle:   # bookkeeping for the oracle column only; never selects anything
+            logits, _ = predict_logits(model, data, test, norm, device, cfg.batch_size, cfg.amp)
+            test_epochs += held_out_epoch_rows(data, test, epoch, logits)
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.2f}")
     chosen_epoch = cfg.epochs
@@ -248,7 +297,8 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         "protocol": run.protocol, "variant": run.variant, "branch": run.branch, "ablation": run.ablation,
         "fold": run.fold, "seed": run.seed, "torch_seed": run.torch_seed,
         "model": run.branch, "model_config": model.config.to_dict(), "input": data.input,
-        "classes": list(run.classes), "aus": [int(a) for a in run.aus],
+        "input_spec": data.spec.to_dict(),
+        "classes": list(run.classes), "aus": [int(a) for a in run.head_aus],
         "normalisation": asdict(norm), "pretrained": model.pretrained_source,
         "training": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         "held_out_subjects": sorted(set(subjects[test].tolist())),
@@ -258,9 +308,11 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         "classes_absent_from_training": absent,
         "epochs": cfg.epochs, "chosen_epoch": chosen_epoch, "device": str(device),
         "amp": bool(cfg.amp and device.type == "cuda"), "torch": torch.__version__,
+        "report_test_epoch_oracle": bool(cfg.report_test_epoch_oracle),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    return {"model": model.cpu(), "norm": norm, "log": pd.DataFrame(rows), "info": info}
+    return {"model": model.cpu(), "norm": norm, "log": pd.DataFrame(rows), "info": info,
+            "test_epochs": pd.DataFrame(test_epochs, columns=TEST_EPOCH_COLUMNS)}
 
 
 def save_run(result: dict, out_dir) -> None:
@@ -272,7 +324,10 @@ def save_run(result: dict, out_dir) -> None:
     atomic_write(out_dir / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
     write_text_atomic(json.dumps(result["info"], indent=1) + "\n", out_dir / "config.json")
     write_csv_atomic(result["log"], out_dir / "train_log.csv")
+    # Always written (header only when the oracle analysis is off), so the workflow's outputs are fixed.
+    write_csv_atomic(result["test_epochs"], out_dir / "test_epochs.csv")
 
 
-__all__ = ["ABLATIONS", "TrainConfig", "FoldRun", "resolve_device", "class_weights", "absent_classes", "epoch_order",
-           "predict_logits", "train_fold", "save_run"]
+__all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "TrainConfig", "FoldRun", "resolve_device", "class_weights",
+           "absent_classes", "epoch_order", "fit_normalisation", "make_optimizer", "make_scheduler",
+           "held_out_epoch_rows", "predict_logits", "train_fold", "save_run"]

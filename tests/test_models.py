@@ -1,5 +1,6 @@
-"""Every registered model on a tiny CPU input, plus attention, masked multi-task loss, fusion,
-checkpoint round trip and local pretrained weights. Nothing is downloaded (weights=None everywhere)."""
+"""Every registered model on a tiny CPU input, plus (FAMNet branches) attention, masked multi-task
+loss, fusion, checkpoint round trip and local pretrained weights. Nothing is downloaded
+(weights=None everywhere). The baselines' structure against their papers: tests/test_baselines.py."""
 
 import functools
 import json
@@ -9,11 +10,14 @@ import pytest
 import torch
 import torchvision
 
+from famnet.models.branch import AttentiveResNet
 from famnet.models import (DEFAULT_AUS, RANDOM_INIT, AttentionBlock, ChannelAttention, FAMNetFusion,
                            ModelOutput, SpatialAttention, TemporalAttention, count_parameters, create_model,
                            fuse_scores, list_models, multitask_loss)
 
 MODELS = list_models()
+# The FAMNet branches (ResNet + attention + AU head); the rest are the single-task baselines.
+AMNET = [name for name in MODELS if name.startswith("amnet")]
 N, C = 2, 3
 
 
@@ -33,8 +37,13 @@ def arch(name):
 
 
 def tiny_input(model, seed=0):
-    """2×C×64×64 images or 2×3×4×32×32 clips."""
-    shape = (model.in_channels, 4, 32, 32) if len(model.default_input_shape) == 4 else (model.in_channels, 64, 64)
+    """2×C×64×64 images or 2×3×4×32×32 clips (FAMNet branches: any size), a baseline's own input."""
+    if not isinstance(model, AttentiveResNet):
+        shape = model.default_input_shape
+    elif len(model.default_input_shape) == 4:
+        shape = (model.in_channels, 4, 32, 32)
+    else:
+        shape = (model.in_channels, 64, 64)
     return torch.randn(N, *shape, generator=torch.Generator().manual_seed(seed))
 
 
@@ -47,7 +56,7 @@ def au_batch(k, seed=0):
 
 
 def first_conv(model):
-    return model.get_submodule(model.first_conv)
+    return model.get_submodule(model.first_layer)
 
 
 TORCHVISION = {"resnet18": torchvision.models.resnet18, "r3d_18": torchvision.models.video.r3d_18}
@@ -81,10 +90,25 @@ def test_registry():
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_forward_shapes_finite_and_gradients_reach_first_conv(name):
+def test_every_model_gives_finite_scores_and_gradients_reach_its_first_layer(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=C)
     assert model.model_name == name and model.pretrained_source == RANDOM_INIT
+    out = model(tiny_input(model))
+    assert isinstance(out, ModelOutput) and out.emotion.shape == (N, C)
+    assert torch.isfinite(out.emotion).all()
+    assert out.aus.shape == ((N, len(DEFAULT_AUS)) if name in AMNET else (N, 0))   # baselines: emotion only
+    torch.nn.functional.cross_entropy(out.emotion, torch.tensor([0, 2])).backward()
+    grad = first_conv(model).weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="expects"):
+        model(torch.zeros(N, 1, 8, 8))     # a wrong input is named, never silently broadcast
+
+
+@pytest.mark.parametrize("name", AMNET)
+def test_forward_shapes_finite_and_gradients_reach_first_conv(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=C)
     assert model.config.aus == DEFAULT_AUS
     out = model(tiny_input(model))
     assert isinstance(out, ModelOutput)
@@ -100,7 +124,7 @@ def test_forward_shapes_finite_and_gradients_reach_first_conv(name):
     assert model.head.aus.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_attention_is_hierarchical_and_keeps_shapes(name):
     model = create_model(name)
     blocks = {n: m for n, m in model.named_modules() if isinstance(m, AttentionBlock)}
@@ -118,7 +142,7 @@ def test_attention_is_hierarchical_and_keeps_shapes(name):
         assert in_shape == out_shape and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_without_attention_ablation(name):
     full = create_model(name)
     plain = create_model(name, attention=False)
@@ -131,7 +155,7 @@ def test_without_attention_ablation(name):
     assert list(last_only.attention) == ["layer4"]
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_no_au_head(name):
     model = create_model(name, aus=[])
     assert model.head.aus is None
@@ -141,7 +165,7 @@ def test_no_au_head(name):
     assert parts.aus.item() == 0.0 and torch.equal(parts.total, parts.emotion)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_au_mask_removes_masked_samples(name):
     """Changing a masked sample's AU targets changes neither the loss nor any gradient."""
     torch.manual_seed(0)
@@ -164,7 +188,7 @@ def test_au_mask_removes_masked_samples(name):
     assert len(grads_a) == len(grads_b) and all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_state_dict_round_trip(name, tmp_path):
     torch.manual_seed(0)
     model = create_model(name, num_classes=4, aus=[1, 2, 12], dropout=0.2).eval()
@@ -184,7 +208,7 @@ def test_state_dict_round_trip(name, tmp_path):
     assert torch.equal(out.emotion, expected.emotion) and torch.equal(out.aus, expected.aus)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_wrong_weights_file_gives_its_message(name, tmp_path, torchvision_files):
     junk = tmp_path / "junk.pth"
     junk.write_bytes(np.random.default_rng(0).bytes(4096))
@@ -210,7 +234,7 @@ def test_wrong_weights_file_gives_its_message(name, tmp_path, torchvision_files)
     assert f"missing keys: {stat}" in message and "unexpected keys: extra.weight" in message
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", AMNET)
 def test_pretrained_torchvision_file_is_loaded(name, torchvision_files):
     path, state = torchvision_files(arch(name))
     model = create_model(name, pretrained=str(path))

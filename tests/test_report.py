@@ -96,6 +96,57 @@ def test_paper_numbers_and_differences_sit_on_famnet_overall(tmp_path):
     assert table[table["slice"] != "all"]["paper_uf1"].isna().all() and overall["data"] == "real"
 
 
+def write_epochs(tmp_path, variant, per_epoch):
+    """test_epochs.csv per fold: per_epoch[epoch - 1] = the 4 samples' predictions at that epoch."""
+    table = protocol_table()
+    frames = [table.assign(epoch=epoch, prediction=predicted) for epoch, predicted in enumerate(per_epoch, start=1)]
+    frame = pd.concat(frames)
+    paths = []
+    for fold, part in frame.groupby("fold"):
+        path = tmp_path / f"{variant}_epochs_{fold}.csv"
+        part.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def test_baselines_carry_their_papers_numbers_and_the_oracle_has_columns_of_its_own(tmp_path):
+    # Labels 0, 1, 2, 0. Epoch 1 gets fold 0 right (2/2) and fold 1 wrong; epoch 2, the last, the reverse.
+    epochs = [[0, 1, 0, 1], [1, 0, 2, 0]]
+    files = {"ststnet": {0: write_run(tmp_path, "ststnet", 0, epochs[-1])},
+             "htnet": {0: write_run(tmp_path, "htnet", 0, [0, 1, 2, 0])}}
+    oracle = {"ststnet": {0: write_epochs(tmp_path, "ststnet", epochs)}}
+    plain = evaluate_protocol("megc2019", protocol_table(), CLASSES, files)
+    document = evaluate_protocol("megc2019", protocol_table(), CLASSES, files, oracle)
+    assert document["methods"]["ststnet"]["summary"] == plain["methods"]["ststnet"]["summary"]   # main scores untouched
+    folds = document["methods"]["ststnet"]["test_epoch_oracle"]["seeds"][0]["folds"]
+    assert [(f["fold"], f["epoch"], f["accuracy"], f["last_accuracy"]) for f in folds] == [(0, 1, 1.0, 0.0), (1, 2, 1.0, 1.0)]
+    table = build_table([document], {}, {"megc2019": False}, "abc", "v1")
+    st = table[(table["variant"] == "ststnet") & (table["slice"] == "all")].iloc[0]
+    # Last epoch: p1, p2 wrong, p3, p4 right -> F1 negative 2·1/(2·1+1+1) = 0.5, positive 0, surprise 1.
+    assert st["method"] == "STSTNet" and st["uf1"] == pytest.approx(100 * (0.5 + 0 + 1) / 3)
+    assert st["uf1_test_epoch_oracle"] == 100.0 and st["uar_test_epoch_oracle"] == 100.0
+    assert (st["paper_uf1"], st["paper_uar"], st["paper_protocol"]) == (73.53, 76.05, "megc2019")
+    assert st["diff_uf1"] == pytest.approx(st["uf1"] - 73.53)
+    ht = table[(table["variant"] == "htnet") & (table["slice"] == "all")].iloc[0]
+    assert np.isnan(ht["uf1_test_epoch_oracle"]) and ht["paper_selection"] == "best test epoch per subject"
+    markdown = table_markdown(table)
+    assert "UF1 test-epoch oracle" in markdown and "megc2019 (best test epoch per subject)" in markdown
+    # On another protocol the papers' numbers stay, named with their protocol, and no difference is taken.
+    elsewhere = build_table([evaluate_protocol("synthetic", protocol_table(), CLASSES, files)], {}, {"synthetic": True},
+                            "abc", "v1")
+    row = elsewhere[(elsewhere["variant"] == "ststnet") & (elsewhere["slice"] == "all")].iloc[0]
+    assert row["paper_uf1"] == 73.53 and np.isnan(row["diff_uf1"]) and np.isnan(row["uf1_test_epoch_oracle"])
+    assert "UF1 test-epoch oracle" not in table_markdown(elsewhere)
+
+
+def test_an_oracle_without_per_epoch_predictions_says_how_to_get_them(tmp_path):
+    files = {"ststnet": {0: write_run(tmp_path, "ststnet", 0, [0, 1, 2, 0])}}
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame(columns=["epoch", "dataset", "subject", "sample", "fold", "label", "prediction"]).to_csv(empty, index=False)
+    with pytest.raises(ValueError, match="report_test_epoch_oracle off"):
+        evaluate_protocol("p", protocol_table(), CLASSES, files, {"ststnet": {0: [empty, empty]}})
+
+
 def test_a_missing_prediction_is_an_error_not_a_drop(tmp_path):
     paths = write_run(tmp_path, "amnet3d", 0, [0, 1, 2, 0])[:1]   # fold 1's file left out
     with pytest.raises(ValueError, match=r"no prediction for dataset 'd2', subject 'd2/s2', sample 'p3' \(2 missing\)"):
@@ -105,6 +156,7 @@ def test_a_missing_prediction_is_an_error_not_a_drop(tmp_path):
 def test_method_names():
     assert method_name("amnet3d-no_attention") == "AMNet3D w/o attention"
     assert method_name("famnet") == "FAMNet"
+    assert [method_name(m) for m in ("ststnet", "off_apexnet", "htnet")] == ["STSTNet", "OFF-ApexNet", "HTNet"]
 
 
 def test_au_f1_is_scored_on_the_samples_with_au_labels(tmp_path):

@@ -308,7 +308,10 @@ def trained(toy, tmp_path_factory):
 
 def test_train_writes_the_model_its_config_and_the_epoch_log(trained):
     _, out = trained
-    assert {p.name for p in (out / "model").iterdir()} == {"model.safetensors", "config.json", "train_log.csv"}
+    assert {p.name for p in (out / "model").iterdir()} == {"model.safetensors", "config.json", "train_log.csv",
+                                                        "test_epochs.csv"}
+    # The oracle analysis was off: its per-epoch file has the columns and no row.
+    assert pd.read_csv(out / "model" / "test_epochs.csv").empty
     info = json.loads((out / "model" / "config.json").read_text())
     assert info["fold"] == 2 and info["held_out_subjects"] == ["toy/sub03"] and info["classes"] == CLASSES
     assert info["samples"] == {"train": 18, "val": 0, "test": 6} and info["chosen_epoch"] == FAST["epochs"]
@@ -383,3 +386,52 @@ def test_a_class_absent_from_the_training_folds_is_warned_and_recorded(toy, caps
            "(held out: ['toy/sub03'])" in capsys.readouterr().err
     other = train_fold(_run(fold=0), data, TrainConfig.from_dict({**FAST, "epochs": 1}), progress=False)
     assert other["info"]["classes_absent_from_training"] == []
+
+
+# --- the test-epoch oracle (an analysis of the leak; famnet/oracle.py) ------------------------------
+
+def test_the_oracle_bookkeeping_changes_no_model_and_no_prediction(toy):
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    off = train_fold(_run(fold=1), data, TrainConfig.from_dict({**FAST, "epochs": 3}), progress=False)
+    on = train_fold(_run(fold=1), data, TrainConfig.from_dict({**FAST, "epochs": 3, "report_test_epoch_oracle": True}),
+                    progress=False)
+    assert off["test_epochs"].empty and len(on["test_epochs"]) == 3 * 6      # 3 epochs × 6 held-out samples
+    for key, value in off["model"].state_dict().items():
+        assert torch.equal(value, on["model"].state_dict()[key]), key
+    assert off["log"]["train_loss"].tolist() == on["log"]["train_loss"].tolist()
+    pred_off, pred_on = (predict_fold(r["model"], r["info"], data, torch.device("cpu")) for r in (off, on))
+    pd.testing.assert_frame_equal(pred_off, pred_on)
+    # The last epoch's held-out predictions are exactly the saved model's.
+    last = on["test_epochs"][on["test_epochs"]["epoch"] == 3].reset_index(drop=True)
+    assert last["sample"].tolist() == pred_on["sample"].tolist()
+    assert last["prediction"].tolist() == pred_on["prediction"].tolist()
+    assert set(on["test_epochs"]["subject"]) == {"toy/sub02"}                # only the held-out subject
+
+
+def test_per_held_out_fold_the_oracle_is_never_below_the_last_epoch(toy):
+    from famnet.oracle import fold_choices
+
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 4, "lr": 0.01, "report_test_epoch_oracle": True})
+    frames = [train_fold(_run(fold=f), data, cfg, progress=False)["test_epochs"] for f in range(4)]
+    choices = fold_choices(pd.concat(frames))
+    assert choices["fold"].tolist() == [0, 1, 2, 3] and (choices["last_epoch"] == 4).all()
+    assert (choices["accuracy"] >= choices["last_accuracy"]).all()
+    for frame, choice in zip(frames, choices.itertuples()):
+        by_epoch = frame.assign(ok=frame.label == frame.prediction).groupby("epoch")["ok"].mean()
+        assert choice.accuracy == by_epoch.max() and choice.last_accuracy == by_epoch.loc[4]
+
+
+def test_oracle_picks_the_best_test_epoch_per_fold_latest_on_ties():
+    from famnet.oracle import fold_choices
+
+    rows = []
+    #          fold 0: epoch accuracies 0.5, 1.0, 1.0 (tie: the later epoch 3);  fold 1: 1.0, 0.5, 0.0
+    for fold, accuracy in ((0, (0.5, 1.0, 1.0)), (1, (1.0, 0.5, 0.0))):
+        for epoch, acc in enumerate(accuracy, start=1):
+            for k in range(2):
+                rows.append({"epoch": epoch, "fold": fold, "label": 1, "prediction": int(k < 2 * acc)})
+    choices = fold_choices(pd.DataFrame(rows))
+    assert choices[["fold", "epoch", "accuracy", "last_accuracy"]].values.tolist() == [[0, 3, 1.0, 1.0], [1, 1, 1.0, 0.0]]

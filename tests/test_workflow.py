@@ -4,6 +4,7 @@
 import re
 
 import pandas as pd
+import pytest
 import yaml
 
 from workflow_run import snakemake, workflow_copy
@@ -47,14 +48,14 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "tables" / "all.csv")
     expected = {(slice_, method) for slice_ in ("all", "syn_casme2", "syn_samm", "syn_smic")
-                for method in ("AMNet2D", "AMNet3D", "FAMNet")}
+                for method in ("AMNet2D", "AMNet3D", "FAMNet", "STSTNet", "OFF-ApexNet", "HTNet")}
     assert set(zip(table["slice"], table["method"])) == expected and len(table) == len(expected)
     assert (table["protocol"] == "synthetic").all() and (table["data"] == "synthetic").all()
     assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
     assert (table.loc[table["slice"] == "all", "samples"] == 36).all()
     assert (table["seeds"] == 1).all() and table["config_hash"].str.len().eq(12).all()
     assert "| synthetic | all | FAMNet |" in (results / "tables" / "all.md").read_text()
-    for variant in ("amnet2d", "amnet3d", "famnet"):
+    for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
         assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
     for figure in ("synthetic_confusion.png", "synthetic_per_subject.png"):
         assert (results / "figures" / figure).stat().st_size > 5000
@@ -76,7 +77,7 @@ def test_slurm_profile_gives_the_train_jobs_its_resources(smoke_run):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     train_jobs = re.findall(r"^rule train:\n(?:    .*\n)*?    resources: (.*)$", output, flags=re.M)
-    assert len(train_jobs) == 12
+    assert len(train_jobs) == 30     # 6 folds x 5 methods
     for resources in train_jobs:   # -> sbatch --mem 8000 -t 120 --gpus=1
         assert {"mem_mb=8000", "runtime=120", "gpu=1"} <= set(resources.split(", ")), resources
 
@@ -119,3 +120,42 @@ def test_a_missing_dataset_root_is_named_by_the_dry_run(tmp_path):
     assert result.returncode != 0
     assert ("dataset 'casme2': root folder nowhere/CASME2_RAW_selected does not exist; annotation sheet "
             "nowhere/CASME2-coding-20140508.xlsx does not exist (check datasets.casme2 in the config)") in output
+
+
+def test_baselines_sit_beside_famnet_with_their_papers_numbers_and_the_oracle(smoke_run):
+    """config/ci.yaml turns the test-epoch oracle on: its columns are filled for every trained method,
+    empty for the fused FAMNet, and never change the main scores' source (the saved predictions)."""
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "tables" / "all.csv")
+    overall = table[table["slice"] == "all"].set_index("variant")
+    for variant in ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet"):
+        assert overall.loc[variant, "uf1_test_epoch_oracle"] >= 0
+    assert pd.isna(overall.loc["famnet", "uf1_test_epoch_oracle"])
+    assert overall.loc[["ststnet", "off_apexnet", "htnet"], "paper_uf1"].tolist() == [73.53, 71.96, 86.03]
+    assert (overall.loc[["ststnet", "off_apexnet", "htnet"], "paper_protocol"] == "megc2019").all()
+    assert overall.loc[["ststnet", "off_apexnet", "htnet"], "diff_uf1"].isna().all()   # another protocol
+    metrics = yaml.safe_load((results / "metrics" / "synthetic.json").read_text())
+    config = yaml.safe_load((smoke_run / "config" / "ci.yaml").read_text())
+    for variant, epochs in (("ststnet", config["models"]["ststnet"]["training"]["epochs"]),
+                            ("amnet2d", config["training"]["epochs"])):
+        folds = metrics["methods"][variant]["test_epoch_oracle"]["seeds"]["0"]["folds"]
+        assert len(folds) == 6 and all(f["last_epoch"] == epochs for f in folds)
+        # Per held-out subject the oracle is never below the last epoch, and the last epoch's
+        # accuracy is the saved model's (the held-out predictions the main columns score).
+        per_subject = metrics["methods"][variant]["seeds"]["0"]["per_subject_accuracy"]
+        protocol = pd.read_csv(results / "protocols" / "synthetic.csv")
+        subject_of_fold = dict(zip(protocol["fold"], protocol["subject"]))
+        for f in folds:
+            assert f["accuracy"] >= f["last_accuracy"]
+            assert f["last_accuracy"] == pytest.approx(per_subject[subject_of_fold[f["fold"]]])
+        model = results / "models" / "synthetic" / variant / "seed0" / "fold0"
+        info = yaml.safe_load((model / "config.json").read_text())
+        assert len(pd.read_csv(model / "test_epochs.csv")) == epochs * info["samples"]["test"]
+    st = yaml.safe_load((results / "models" / "synthetic" / "ststnet" / "seed0" / "fold0" / "config.json").read_text())
+    assert st["input_spec"] == {"kind": "flow", "channels": ["u", "v", "strain"], "size": 28, "per_image": "minmax_255",
+                                "standardise": False}
+    # The paper's recipe (Adam, batch 256, constant lr, no flip) with config.yaml's demo departures over it.
+    demo = yaml.safe_load((smoke_run / "config" / "config.yaml").read_text())["models"]["ststnet"]["training"]
+    assert (st["training"]["optimizer"], st["training"]["batch_size"], st["training"]["lr_schedule"],
+            st["training"]["hflip"]) == ("adam", 256, "constant", 0.0)
+    assert st["training"]["lr"] == demo["lr"] and st["training"]["epochs"] == config["models"]["ststnet"]["training"]["epochs"]

@@ -1,4 +1,5 @@
-"""FAMNet models: AMNet2D / AMNet3D branches, hierarchical attention, multi-task heads, late fusion.
+"""FAMNet models: AMNet2D / AMNet3D branches, hierarchical attention, multi-task heads, late fusion,
+and the comparison baselines STSTNet, OFF-ApexNet and HTNet.
 
     from famnet.models import create_model, list_models, multitask_loss, fuse_scores
     model = create_model("amnet2d", num_classes=3)          # see docs/models.md
@@ -9,6 +10,10 @@ Importing this package registers every model (the imports below run the @registe
 
 from famnet.models.amnet2d import AMNet2D
 from famnet.models.amnet3d import AMNet3D, AMNet3DConfig
+from famnet.models.baselines import BaselineConfig, FlowBaseline
+from famnet.models.htnet import HTNet, HTNetConfig
+from famnet.models.off_apexnet import OFFApexNet
+from famnet.models.ststnet import STSTNet
 from famnet.models.attention import (AttentionBlock, ChannelAttention, SpatialAttention, TemporalAttention,
                                      hierarchical_attention)
 from famnet.models.fusion import FUSION_MODES, FAMNetFusion, fuse_scores
@@ -17,7 +22,8 @@ from famnet.models.registry import (DEFAULT_AUS, RANDOM_INIT, ModelConfig, count
                                     list_models, load_backbone_weights, parameter_breakdown, register_model)
 
 __all__ = [
-    "AMNet2D", "AMNet3D", "AMNet3DConfig", "ModelConfig", "DEFAULT_AUS", "RANDOM_INIT",
+    "AMNet2D", "AMNet3D", "AMNet3DConfig", "BaselineConfig", "FlowBaseline", "STSTNet", "OFFApexNet", "HTNet",
+    "HTNetConfig", "ModelConfig", "DEFAULT_AUS", "RANDOM_INIT",
     "AttentionBlock", "ChannelAttention", "SpatialAttention", "TemporalAttention", "hierarchical_attention",
     "ModelOutput", "MultiTaskHead", "LossParts", "multitask_loss",
     "FUSION_MODES", "FAMNetFusion", "fuse_scores",

@@ -39,6 +39,11 @@ class AttentiveResNet(nn.Module):
         if config.pretrained:
             self.pretrained_source = load_backbone_weights(self.backbone, config.pretrained, self.arch, self.stem_key)
 
+    @property
+    def first_layer(self) -> str:
+        """The module whose gradient proves the whole network learns (as the baselines name it)."""
+        return self.first_conv
+
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -9,10 +9,22 @@ def prediction_files(protocol):
             for variant in all_variants()}
 
 
+def oracle_files(protocol):
+    """{variant: {seed: [test_epochs.csv per fold]}} of the trained variants, when the test-epoch
+    oracle analysis is on (training.report_test_epoch_oracle); {} otherwise."""
+    if not training().get("report_test_epoch_oracle", False):
+        return {}
+    folds = protocol_folds(protocol)
+    return {variant: {seed: [f"results/models/{protocol}/{variant}/seed{seed}/fold{fold}/test_epochs.csv"
+                             for fold in folds] for seed in training().get("seeds", [0])}
+            for variant, _, _ in branch_variants()}
+
+
 rule evaluate:
     input:
         table="results/protocols/{protocol}.csv",
         predictions=lambda w: [p for seeds in prediction_files(w.protocol).values() for ps in seeds.values() for p in ps],
+        test_epochs=lambda w: [p for seeds in oracle_files(w.protocol).values() for ps in seeds.values() for p in ps],
     output:
         metrics="results/metrics/{protocol}.json",
         confusion="results/figures/{protocol}_confusion.png",
@@ -22,6 +34,7 @@ rule evaluate:
         per_subject_csv="results/plots/per_subject/{protocol}.csv",
     params:
         files=lambda w: json.dumps(prediction_files(w.protocol)),
+        oracle=lambda w: json.dumps(oracle_files(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
     log:
         "results/logs/evaluate/{protocol}.log",
@@ -31,7 +44,7 @@ rule evaluate:
         runtime=10,
     shell:
         "famnet evaluate --protocol {wildcards.protocol} --protocol-csv {input.table} --classes {params.classes:q} "
-        "--files {params.files:q} --out {output.metrics} --confusion-png {output.confusion} "
+        "--files {params.files:q} --oracle-files {params.oracle:q} --out {output.metrics} --confusion-png {output.confusion} "
         "--per-subject-png {output.per_subject} --plots-dir results/plots > {log} 2>&1"
 
 

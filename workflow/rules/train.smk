@@ -1,6 +1,8 @@
 # Training stage: per (protocol, variant, seed, fold) train on every other subject and predict the
 # held-out one (famnet/train.py, famnet/predict.py); FAMNet fuses the two branches' predictions
-# per fold. The folds of a protocol are known once its table exists (`protocol` is a checkpoint).
+# per fold. The methods (training.methods) are FAMNet's branches and the baselines
+# (famnet/methods.py); a baseline trains with its paper's recipe unless models.<method>.training
+# says otherwise. The folds of a protocol are known once its table exists (`protocol` is a checkpoint).
 # One job trains and predicts, so the model is loaded once; `famnet predict` re-predicts by hand.
 
 
@@ -15,23 +17,42 @@ def models():
 
 
 def branch_variants():
-    """(variant, branch, ablation) of every trained model: each branch, and each with each ablation."""
+    """(variant, method, ablation) of every trained model: each method, and each FAMNet branch with
+    each ablation."""
+    from famnet.methods import method
+
     out = []
-    for branch in training().get("branches", []):
-        out.append((branch, branch, None))
-        out += [(f"{branch}-{ablation}", branch, ablation) for ablation in training().get("ablations", [])]
+    for name in training().get("methods", []):
+        out.append((name, name, None))
+        if method(name).multitask:
+            out += [(f"{name}-{ablation}", name, ablation) for ablation in training().get("ablations", [])]
     return out
 
 
 def fused_variants():
     """FAMNet needs both branches; one fused variant per ablation too."""
-    if set(training().get("branches", [])) != {"amnet2d", "amnet3d"}:
+    if not {"amnet2d", "amnet3d"} <= set(training().get("methods", [])):
         return []
     return ["famnet"] + [f"famnet-{ablation}" for ablation in training().get("ablations", [])]
 
 
 def all_variants():
     return [v for v, _, _ in branch_variants()] + fused_variants()
+
+
+def method_training(name):
+    """The training keys of one method's jobs (famnet.methods.training_settings), less what does not
+    change a model, so adding a seed, an ablation, a method or a thread reruns nothing existing."""
+    from famnet.methods import training_settings
+
+    settings = training_settings(name, training(), models().get(name))
+    return {k: v for k, v in settings.items() if k not in ("ablations", "seeds", "threads")}
+
+
+def method_model(name):
+    from famnet.methods import architecture
+
+    return architecture(models().get(name, {}))
 
 
 def variant_info(variant):
@@ -78,14 +99,14 @@ rule train:
         model="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/model.safetensors",
         config="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/config.json",
         log_csv="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/train_log.csv",
+        test_epochs="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/test_epochs.csv",
         predictions="results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv",
     params:
         branch=lambda w: variant_info(w.variant)[0],
         ablation=lambda w: variant_info(w.variant)[1] or "none",
         # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
-        model=lambda w: json.dumps(models().get(variant_info(w.variant)[0], {}), sort_keys=True),
-        training=lambda w: json.dumps({k: v for k, v in training().items()
-                                       if k not in ("branches", "ablations", "seeds", "threads")}, sort_keys=True),
+        model=lambda w: json.dumps(method_model(variant_info(w.variant)[0]), sort_keys=True),
+        training=lambda w: json.dumps(method_training(variant_info(w.variant)[0]), sort_keys=True),
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),

@@ -1,0 +1,105 @@
+"""The methods a run can train: a registered model, the input it reads and its training recipe.
+
+    method = METHODS["ststnet"]
+    spec = method.input_spec(model_config)              # famnet.data.InputSpec
+    settings = training_settings("ststnet", config["training"], config["models"].get("ststnet", {}))
+
+FAMNet's branches (amnet2d, amnet3d) train with the ``training`` section of config.yaml; each
+baseline with its paper's recipe (``METHODS[name].recipe``), over which ``models.<method>.training``
+may set keys (every departure is written in docs/baselines.md and in the config). The run-wide keys (seeds,
+device, amp, threads, val_fraction, the oracle analysis) always come from ``training``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Keys a method's recipe sets; the rest of TrainConfig is run-wide.
+RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "lr_schedule", "class_balance", "hflip")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str                       # registered model and variant prefix
+    display: str                    # table name
+    kind: str                       # "famnet" (a FAMNet branch) | "baseline"
+    default_input: str              # input kind when models.<name>.input is not set (FAMNet branches)
+    recipe: dict = field(default_factory=dict)   # the paper's training recipe (baselines)
+    paper: dict | None = None       # published result: uf1, uar (percent), protocol, selection, source
+
+    @property
+    def multitask(self) -> bool:
+        return self.kind == "famnet"
+
+    def input_spec(self, model_config: dict):
+        """What this method reads (a famnet.data.InputSpec), from its model config (the model class
+        declares it). Imported lazily: this module stays free of torch for the command line."""
+        if self.kind == "famnet":
+            from famnet.data import InputSpec
+            return InputSpec(model_config.get("input", self.default_input))
+        model_class, config_class = _baseline_classes()[self.name]
+        return model_class.spec(config_class.from_dict(architecture(model_config)))
+
+
+# Published numbers, MEGC2019 composite (SMIC-HS + CASME II + SAMM, 3 classes, LOSO), as fractions
+# in the papers, in percent here. `selection` says how the paper's code chose the reported epoch.
+METHODS = {
+    "amnet2d": Method("amnet2d", "AMNet2D", "famnet", "apex"),
+    "amnet3d": Method("amnet3d", "AMNet3D", "famnet", "clip"),
+    "ststnet": Method(
+        "ststnet", "STSTNet", "baseline", "flow",
+        recipe={"optimizer": "adam", "lr": 5e-5, "batch_size": 256, "epochs": 800, "weight_decay": 0.0,
+                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        paper={"uf1": 73.53, "uar": 76.05, "protocol": "megc2019", "selection": "last epoch",
+               "source": "Liong et al., FG 2019 (MEGC2019)"}),
+    "off_apexnet": Method(
+        "off_apexnet", "OFF-ApexNet", "baseline", "flow",
+        recipe={"optimizer": "adam", "lr": 1e-4, "batch_size": 64, "epochs": 3000, "weight_decay": 0.0,
+                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        paper={"uf1": 71.96, "uar": 70.96, "protocol": "megc2019", "selection": "not stated",
+               "source": "Gan et al., Signal Process. Image Commun. 2019 (MEGC2019 composite)"}),
+    "htnet": Method(
+        "htnet", "HTNet", "baseline", "flow_regions",
+        recipe={"optimizer": "adam", "lr": 5e-5, "batch_size": 256, "epochs": 800, "weight_decay": 0.0,
+                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        paper={"uf1": 86.03, "uar": 84.75, "protocol": "megc2019", "selection": "best test epoch per subject",
+               "source": "Wang et al., Neurocomputing 602, 2024"}),
+}
+BASELINES = tuple(name for name, method in METHODS.items() if method.kind == "baseline")
+
+
+def _baseline_classes() -> dict:
+    from famnet.models import HTNet, HTNetConfig, OFFApexNet, STSTNet, BaselineConfig
+    return {"ststnet": (STSTNet, BaselineConfig), "off_apexnet": (OFFApexNet, BaselineConfig),
+            "htnet": (HTNet, HTNetConfig)}
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; one of {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def architecture(model_config: dict | None) -> dict:
+    """models.<method> without its training recipe: what builds the model."""
+    return {k: v for k, v in (model_config or {}).items() if k != "training"}
+
+
+def training_settings(name: str, training: dict, model_config: dict | None = None) -> dict:
+    """The training keys one method's jobs use: the run's section, then (baselines) the paper's
+    recipe over the recipe keys, then ``models.<method>.training``."""
+    settings = dict(training or {})
+    settings.pop("methods", None)
+    m = method(name)
+    if m.kind == "baseline":
+        settings.update(m.recipe)
+    overrides = (model_config or {}).get("training") or {}
+    unknown = sorted(set(overrides) - set(RECIPE_KEYS))
+    if unknown:
+        raise ValueError(f"models.{name}.training: {unknown} are run-wide keys or unknown; a method's recipe "
+                         f"sets only {list(RECIPE_KEYS)}")
+    settings.update(overrides)
+    return settings
+
+
+__all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "method", "architecture", "training_settings"]
