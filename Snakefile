@@ -13,6 +13,10 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+# `snakemake --report results/report.html` (./pipeline.sh run writes it at the end): the table,
+# the figures, the protocol counts and the QC montages, with this description on its first page.
+report: "workflow/report/workflow.rst"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"

@@ -57,8 +57,14 @@ case "$cmd" in
     echo "$venv"
     ;;
   run)
-    # The main job: the whole workflow to results/tables/all.csv, on the synthetic datasets.
-    exec snakemake --cores "${FAMNET_CORES:-all}" --printshellcmds all "$@"
+    # The main job: the whole workflow to results/tables/all.csv, on the synthetic datasets, then
+    # Snakemake's report of it (table, figures, protocol counts, QC montages) in one HTML file.
+    snakemake --cores "${FAMNET_CORES:-all}" --printshellcmds all "$@"
+    case " $* " in
+      *" -n "*|*" --dry-run "*|*" --dryrun "*) exit 0 ;;   # nothing was built: no report
+    esac
+    snakemake --report results/report.html "$@"
+    echo "pipeline.sh: results table results/tables/all.md (all.csv); report results/report.html (open it in a browser)"
     ;;
   test)
     set +e

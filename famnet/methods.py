@@ -57,7 +57,8 @@ METHODS = {
         recipe={"optimizer": "adam", "lr": 1e-4, "batch_size": 64, "epochs": 3000, "weight_decay": 0.0,
                 "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
         paper={"uf1": 71.96, "uar": 70.96, "protocol": "megc2019", "selection": "not stated",
-               "source": "Gan et al., Signal Process. Image Commun. 2019 (MEGC2019 composite)"}),
+               "source": "OFF-ApexNet (Gan et al., SPIC 2019) on the MEGC2019 composite, as cited in the "
+                         "MEGC2019 comparisons; not found in a readable copy of the paper here"}),
     "htnet": Method(
         "htnet", "HTNet", "baseline", "flow_regions",
         recipe={"optimizer": "adam", "lr": 5e-5, "batch_size": 256, "epochs": 800, "weight_decay": 0.0,

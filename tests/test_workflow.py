@@ -159,3 +159,23 @@ def test_baselines_sit_beside_famnet_with_their_papers_numbers_and_the_oracle(sm
     assert (st["training"]["optimizer"], st["training"]["batch_size"], st["training"]["lr_schedule"],
             st["training"]["hflip"]) == ("adam", 256, "constant", 0.0)
     assert st["training"]["lr"] == demo["lr"] and st["training"]["epochs"] == config["models"]["ststnet"]["training"]["epochs"]
+
+
+def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, tmp_path):
+    """`snakemake --report` (./pipeline.sh run writes it) over the smoke run: one HTML file that holds
+    the results table, every figure, the protocol counts and every QC montage, with the config hash
+    and the code version on its first page."""
+    out = tmp_path / "report.html"
+    result = snakemake(smoke_run, "--report", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = out.read_text()
+    results = smoke_run / "results"
+    qc = sorted(p.name for p in (results / "qc").glob("*/*.png"))
+    assert len(qc) == 6
+    for entry in ["all.csv", "synthetic_confusion.png", "synthetic_per_subject.png", "synthetic.json", *qc]:
+        assert entry in html, entry
+    for category in ("Results", "Figures", "Protocols", "Quality control"):
+        assert category in html, category
+    table = pd.read_csv(results / "tables" / "all.csv")
+    assert f"Config hash <strong>{table['config_hash'].iloc[0]}</strong>" in html
+    assert f"code version <strong>{table['code_version'].iloc[0]}</strong>" in html

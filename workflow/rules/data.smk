@@ -12,6 +12,8 @@ rule synthetic_dataset:
                                         if k not in ("size", "seed", "formats")}, sort_keys=True),
     log:
         "results/logs/synthetic/{synthetic}.log",
+    benchmark:
+        "results/benchmarks/synthetic_dataset/{synthetic}.tsv"
     threads: 4
     resources:
         mem_mb=4000,
@@ -59,6 +61,8 @@ checkpoint manifest:
         errata=lambda w: dataset_errata(w.dataset),
     log:
         "results/logs/manifest/{dataset}.log",
+    benchmark:
+        "results/benchmarks/manifest/{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -82,11 +86,14 @@ checkpoint protocol:
                    for suffix in (".csv", ".errata.csv")],
     output:
         table="results/protocols/{protocol}.csv",
-        report="results/protocols/{protocol}.json",
+        report=report("results/protocols/{protocol}.json", caption="../report/protocol.rst", category="Protocols",
+                      labels={"protocol": "{protocol}", "counts": "samples, subjects, classes, errata"}),
     params:
         spec=protocol_json,
     log:
         "results/logs/protocol/{protocol}.log",
+    benchmark:
+        "results/benchmarks/protocol/{protocol}.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -50,7 +50,8 @@ rule preprocess:
     output:
         npz="results/preprocessed/{dataset}/{subject}.npz",
         meta="results/preprocessed/{dataset}/{subject}.json",
-        qc="results/qc/{dataset}/{subject}.png",
+        qc=report("results/qc/{dataset}/{subject}.png", caption="../report/qc.rst", category="Quality control",
+                  subcategory="{dataset}", labels={"dataset": "{dataset}", "subject": "{subject}"}),
     params:
         settings=lambda w: preprocess_settings_json(),
     log:

@@ -27,8 +27,12 @@ rule evaluate:
         test_epochs=lambda w: [p for seeds in oracle_files(w.protocol).values() for ps in seeds.values() for p in ps],
     output:
         metrics="results/metrics/{protocol}.json",
-        confusion="results/figures/{protocol}_confusion.png",
-        per_subject="results/figures/{protocol}_per_subject.png",
+        confusion=report("results/figures/{protocol}_confusion.png", caption="../report/confusion.rst",
+                         category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
+                                                                             "figure": "confusion"}),
+        per_subject=report("results/figures/{protocol}_per_subject.png", caption="../report/per_subject.rst",
+                           category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
+                                                                                "figure": "per held-out subject"}),
         # The figures' data, for DVC plots (dvc.yaml).
         confusion_csv="results/plots/confusion/{protocol}.csv",
         per_subject_csv="results/plots/per_subject/{protocol}.csv",
@@ -38,6 +42,8 @@ rule evaluate:
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
     log:
         "results/logs/evaluate/{protocol}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{protocol}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -54,6 +60,13 @@ def run_predictions(wildcards=None):
             for paths in seeds.values() for path in paths]
 
 
+def report_info():
+    """Config hash and code version for the report's first page (workflow/report/workflow.rst)."""
+    from famnet.tables import code_version
+
+    return {"config_hash": table_info()["config_hash"], "code_version": code_version(workflow.basedir)}
+
+
 def table_info():
     """Paper numbers, data kind and config hash for the table (famnet tables adds the code version)."""
     import hashlib
@@ -67,16 +80,22 @@ def table_info():
             "config_hash": config_hash}
 
 
+config["report_info"] = report_info()   # read only by the report's templates (never validated or hashed)
+
+
 rule tables:
     input:
         expand("results/metrics/{protocol}.json", protocol=config["run"]["protocols"]),
     output:
-        csv="results/tables/all.csv",
+        csv=report("results/tables/all.csv", caption="../report/table.rst", category="Results",
+                   labels={"table": "all protocols"}),
         md="results/tables/all.md",
     params:
         info=lambda w: json.dumps(table_info()),
     log:
         "results/logs/tables.log",
+    benchmark:
+        "results/benchmarks/tables.tsv"
     threads: 1
     resources:
         mem_mb=500,

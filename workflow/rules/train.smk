@@ -143,6 +143,8 @@ rule fuse:
         mode=lambda w: models().get("famnet", {}).get("fusion_mode", "softmax_mean"),
     log:
         "results/logs/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.tsv"
     threads: 1
     resources:
         mem_mb=500,
