@@ -53,7 +53,7 @@ def oracle_predictions(protocol_table: pd.DataFrame, frame: pd.DataFrame, choice
     return merged.astype({"prediction": int})
 
 
-def test_epoch_oracle(protocol_table: pd.DataFrame, paths, classes: list[str], variant: str, seed: int) -> dict:
+def oracle_scores(protocol_table: pd.DataFrame, paths, classes: list[str], variant: str, seed: int) -> dict:
     """{"slices": [{slice, uf1, uar, ...}], "folds": [{fold, epoch, accuracy, last_epoch, last_accuracy}]}."""
     frame = read_test_epochs(paths, variant, seed)
     choices = fold_choices(frame)
@@ -69,4 +69,4 @@ def summarise(per_seed: dict[int, dict]) -> dict[str, dict]:
             for i, row in enumerate(first)}
 
 
-__all__ = ["read_test_epochs", "fold_choices", "oracle_predictions", "test_epoch_oracle", "summarise"]
+__all__ = ["read_test_epochs", "fold_choices", "oracle_predictions", "oracle_scores", "summarise"]

@@ -22,7 +22,7 @@ from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
-from famnet.oracle import summarise, test_epoch_oracle
+from famnet.oracle import oracle_scores, summarise
 
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
@@ -126,7 +126,7 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         scores = {row["slice"]: {k: row[k] for k in ("uf1", "uar", "uf1_std", "uar_std")} for row in summary}
         methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
         if oracle_files and variant in oracle_files:
-            per_seed = {int(seed): test_epoch_oracle(protocol_table, paths, classes, variant, int(seed))
+            per_seed = {int(seed): oracle_scores(protocol_table, paths, classes, variant, int(seed))
                         for seed, paths in sorted(oracle_files[variant].items())}
             methods[variant]["test_epoch_oracle"] = {"scores": summarise(per_seed), "seeds": per_seed}
     missing = classes_missing_from_training(protocol_table, classes)

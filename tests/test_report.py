@@ -52,14 +52,18 @@ def protocol_table():
     return pd.DataFrame(rows, columns=["dataset", "subject", "sample", "label", "fold"])
 
 
-def write_run(tmp_path, variant, seed, predicted):
-    table = protocol_table().assign(prediction=predicted, seed=seed)
+def write_per_fold(tmp_path, stem, frame):
+    """One CSV per fold of ``frame``, as the train rule writes them; their paths in fold order."""
     paths = []
-    for fold, part in table.groupby("fold"):
-        path = tmp_path / f"{variant}_{seed}_{fold}.csv"
+    for fold, part in frame.groupby("fold"):
+        path = tmp_path / f"{stem}_{fold}.csv"
         part.to_csv(path, index=False)
         paths.append(path)
     return paths
+
+
+def write_run(tmp_path, variant, seed, predicted):
+    return write_per_fold(tmp_path, f"{variant}_{seed}", protocol_table().assign(prediction=predicted, seed=seed))
 
 
 def test_evaluation_pools_folds_and_summarises_seeds(tmp_path):
@@ -100,13 +104,7 @@ def write_epochs(tmp_path, variant, per_epoch):
     """test_epochs.csv per fold: per_epoch[epoch - 1] = the 4 samples' predictions at that epoch."""
     table = protocol_table()
     frames = [table.assign(epoch=epoch, prediction=predicted) for epoch, predicted in enumerate(per_epoch, start=1)]
-    frame = pd.concat(frames)
-    paths = []
-    for fold, part in frame.groupby("fold"):
-        path = tmp_path / f"{variant}_epochs_{fold}.csv"
-        part.to_csv(path, index=False)
-        paths.append(path)
-    return paths
+    return write_per_fold(tmp_path, f"{variant}_epochs", pd.concat(frames))
 
 
 def test_baselines_carry_their_papers_numbers_and_the_oracle_has_columns_of_its_own(tmp_path):
