@@ -6,8 +6,8 @@
 
 FAMNet's branches (amnet2d, amnet3d) train with the ``training`` section of config.yaml; each
 baseline with its paper's recipe (``METHODS[name].recipe``), over which ``models.<method>.training``
-may set keys (every departure is written in docs/baselines.md and in the config). The run-wide keys (seeds,
-device, amp, threads, val_fraction, the oracle analysis) always come from ``training``.
+may set keys (every departure is written in docs/baselines.md and in the config). The run-wide keys
+(seeds, device, amp, threads, val_fraction, the oracle analysis) always come from ``training``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class Method:
     name: str                       # registered model and variant prefix
     display: str                    # table name
     kind: str                       # "famnet" (a FAMNet branch) | "baseline"
-    default_input: str              # input kind when models.<name>.input is not set (FAMNet branches)
+    default_input: str = ""         # FAMNet branches: input kind when models.<name>.input is not set
+                                    # (a baseline's model class declares its own)
     recipe: dict = field(default_factory=dict)   # the paper's training recipe (baselines)
     paper: dict | None = None       # published result: uf1, uar (percent), protocol, selection, source
 
@@ -41,28 +42,30 @@ class Method:
         return model_class.spec(config_class.from_dict(architecture(model_config)))
 
 
+# What the three baselines' papers share: Adam without weight decay at a constant learning rate,
+# plain cross-entropy, no augmentation.
+PAPER_RECIPE = {"optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant", "class_balance": "none",
+                "hflip": 0.0}
+
 # Published numbers, MEGC2019 composite (SMIC-HS + CASME II + SAMM, 3 classes, LOSO), as fractions
 # in the papers, in percent here. `selection` says how the paper's code chose the reported epoch.
 METHODS = {
     "amnet2d": Method("amnet2d", "AMNet2D", "famnet", "apex"),
     "amnet3d": Method("amnet3d", "AMNet3D", "famnet", "clip"),
     "ststnet": Method(
-        "ststnet", "STSTNet", "baseline", "flow",
-        recipe={"optimizer": "adam", "lr": 5e-5, "batch_size": 256, "epochs": 800, "weight_decay": 0.0,
-                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        "ststnet", "STSTNet", "baseline",
+        recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800},
         paper={"uf1": 73.53, "uar": 76.05, "protocol": "megc2019", "selection": "last epoch",
                "source": "Liong et al., FG 2019 (MEGC2019)"}),
     "off_apexnet": Method(
-        "off_apexnet", "OFF-ApexNet", "baseline", "flow",
-        recipe={"optimizer": "adam", "lr": 1e-4, "batch_size": 64, "epochs": 3000, "weight_decay": 0.0,
-                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        "off_apexnet", "OFF-ApexNet", "baseline",
+        recipe={**PAPER_RECIPE, "lr": 1e-4, "batch_size": 64, "epochs": 3000},
         paper={"uf1": 71.96, "uar": 70.96, "protocol": "megc2019", "selection": "not stated",
                "source": "OFF-ApexNet (Gan et al., SPIC 2019) on the MEGC2019 composite, as cited in the "
                          "MEGC2019 comparisons; not found in a readable copy of the paper here"}),
     "htnet": Method(
-        "htnet", "HTNet", "baseline", "flow_regions",
-        recipe={"optimizer": "adam", "lr": 5e-5, "batch_size": 256, "epochs": 800, "weight_decay": 0.0,
-                "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0},
+        "htnet", "HTNet", "baseline",
+        recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800},
         paper={"uf1": 86.03, "uar": 84.75, "protocol": "megc2019", "selection": "best test epoch per subject",
                "source": "Wang et al., Neurocomputing 602, 2024"}),
 }

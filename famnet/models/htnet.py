@@ -17,7 +17,6 @@ all in the ten 1024-wide blocks of the last level; docs/baselines.md.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -46,9 +45,6 @@ class HTNetConfig(BaselineConfig):
         if self.input_size % self.patch_size or tokens % 2 ** (self.levels - 1):
             raise ValueError(f"input_size {self.input_size} must be a multiple of patch_size {self.patch_size} giving "
                              f"a token map divisible by 2^(levels-1) = {2 ** (self.levels - 1)}")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 class ChannelNorm(nn.Module):
