@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     synthetic = commands.add_parser("synthetic", help="generate synthetic datasets in the real layouts")
     synthetic.add_argument("--out", required=True, type=Path)
-    synthetic.add_argument("--size", default="tiny", choices=["tiny", "small", "full"])
+    synthetic.add_argument("--size", default="tiny", choices=["tiny", "demo", "small", "full"])
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--formats", default="casme2,samm,smic", help="comma-separated layouts to write")
     synthetic.add_argument("--overrides", help="JSON object of preset overrides, e.g. '{\"subjects\": 3}'")

@@ -11,9 +11,39 @@ import numpy as np
 import pandas as pd
 
 from famnet.io import write_csv_atomic
-from famnet.models.fusion import fuse_scores
 
 ID_COLUMNS = ["dataset", "subject", "sample", "fold", "label", "seed"]
+FUSION_MODES = ("softmax_mean", "logit_mean")
+
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _softmax(x):
+    if _is_tensor(x):
+        return x.softmax(dim=1)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fuse_scores(scores_2d, scores_3d, weight: float = 0.5, mode: str = "softmax_mean"):
+    """Fused class probabilities (N×C) from two branches' logits (N×C each): numpy arrays in, a
+    numpy array out; tensors in, a tensor out (famnet/models/fusion.py for the modes). numpy alone
+    here, so the fusion jobs never import torch."""
+    if mode not in FUSION_MODES:
+        raise ValueError(f"unknown fusion mode {mode!r}; choose one of {FUSION_MODES}")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"fusion weight must be in [0, 1], got {weight}")
+    if _is_tensor(scores_2d):
+        a, b = scores_2d, scores_2d.new_tensor(scores_3d) if not _is_tensor(scores_3d) else scores_3d.to(scores_2d)
+    else:
+        a, b = np.asarray(scores_2d, dtype=np.float64), np.asarray(scores_3d, dtype=np.float64)
+    if a.ndim != 2 or tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"both branches need N×C scores of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if mode == "softmax_mean":
+        return weight * _softmax(a) + (1.0 - weight) * _softmax(b)
+    return _softmax(weight * a + (1.0 - weight) * b)
 
 
 def read_predictions(path) -> pd.DataFrame:

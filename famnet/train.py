@@ -47,10 +47,10 @@ class TrainConfig:
     methods: tuple[str, ...] = ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet")
     ablations: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
-    epochs: int = 8
+    epochs: int = 16
     batch_size: int = 16
     optimizer: str = "adamw"          # adamw | adam | sgd
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     lr_schedule: str = "cosine"       # cosine (to 0 over all steps) | constant
     class_balance: str = "weighted_loss"

@@ -56,12 +56,17 @@ def face_mask(size: int, margin: float = 0.0) -> np.ndarray:
     return ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
 
 
-def fit_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """(2, H, W) affine flow field fitted by least squares to ``flow`` inside ``mask`` (robust: two
-    passes, the second without the 20 % of pixels that fit worst, which is where local motion is)."""
-    _, height, width = flow.shape
+def _design(height: int, width: int) -> np.ndarray:
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    design = np.stack([np.ones(height * width), xs.ravel(), ys.ravel()], axis=1)
+    return np.stack([np.ones(height * width), xs.ravel(), ys.ravel()], axis=1)
+
+
+def fit_affine(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(3, 2) coefficients of the affine field (u, v) = c0 + c1 x + c2 y fitted by least squares to
+    ``flow`` inside ``mask`` (robust: two passes, the second without the 20 % of pixels that fit
+    worst, which is where local motion is)."""
+    _, height, width = flow.shape
+    design = _design(height, width)
     target = flow.reshape(2, -1).T.astype(np.float64)
     keep = np.ones(height * width, bool) if mask is None else mask.ravel().copy()
     for _ in range(2):
@@ -69,7 +74,19 @@ def fit_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.nd
         residual = np.linalg.norm(target - design @ coef, axis=1)
         cut = np.quantile(residual[keep], 0.8)
         keep = keep & (residual <= cut)
-    return (design @ coef).T.reshape(2, height, width).astype(np.float32)
+    return coef
+
+
+def fit_affine_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(2, H, W) affine flow field fitted to ``flow`` inside ``mask`` (fit_affine)."""
+    _, height, width = flow.shape
+    return (_design(height, width) @ fit_affine(flow, mask)).T.reshape(2, height, width).astype(np.float32)
+
+
+def motion_matrix(coef: np.ndarray) -> np.ndarray:
+    """(3, 3) map p -> p + (u, v)(p) of an affine field's coefficients (fit_affine)."""
+    (u0, v0), (ux, vx), (uy, vy) = coef
+    return np.array([[1.0 + ux, uy, u0], [vx, 1.0 + vy, v0], [0.0, 0.0, 1.0]])
 
 
 def remove_global_motion(flow: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

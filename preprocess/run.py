@@ -28,9 +28,10 @@ from preprocess.clip import assemble_clip, clip_plan, frames_needed
 from preprocess.face import (Face, alignment_matrix, detect_faces, find_face, get_detector, get_predictor,
                              landmarks_in_box, scale_matrix, warp)
 from preprocess.flow import flow_with_strain
+from preprocess.register import frame_motion, motion_size, registered_matrix
 from preprocess.settings import DEFAULTS, resolve
 
-STAGES = ("load", "decode", "detect", "align", "apex", "flow", "clip")
+STAGES = ("load", "decode", "detect", "align", "register", "apex", "flow", "clip")
 
 
 class PreprocessError(DatasetError):
@@ -46,7 +47,7 @@ class DamagedFrameError(PreprocessError):
 
 
 class Timer:
-    """Accumulates seconds per stage (decode, detect, align, apex, flow, clip) and counts decoded frames."""
+    """Accumulates seconds per stage (decode, detect, align, register, apex, flow, clip) and counts decoded frames."""
 
     def __init__(self):
         self.seconds = defaultdict(float)
@@ -57,12 +58,14 @@ class Timer:
 
     @contextlib.contextmanager
     def stage(self, name: str):
-        """Time a block as ``name``, minus the decoding done inside it (counted as decode)."""
-        decoded, started = self.seconds["decode"], time.perf_counter()
+        """Time a block as ``name``, minus the decoding and the other stages timed inside it (each
+        counted as itself: registering the clip's frames is ``register``, not ``clip``)."""
+        inside, started = sum(self.seconds.values()), time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - started - (self.seconds["decode"] - decoded)
+            elapsed = time.perf_counter() - started - (sum(self.seconds.values()) - inside)
+            self.seconds[name] += elapsed
 
 
 REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -236,12 +239,27 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
     with timer.stage("align"):
         matrix = alignment_matrix(face.landmarks, s, settings["canonical"], settings["mouth_weight"])
 
-    def crop(number: int, size: int = s) -> np.ndarray:
+    def crop(number: int, size: int = s, frame_matrix: np.ndarray = matrix) -> np.ndarray:
         """Aligned RGB crop of side ``size``. The frame is decoded at the smallest JPEG reduction that
         still gives at least one source pixel per crop pixel, then warped straight to ``size``."""
-        sized = scale_matrix(matrix, size / s)
+        sized = scale_matrix(frame_matrix, size / s)
         factor = reduction_for(sized, settings["reduced_decode"])
         return warp(read(number, factor), for_reduced(sized, factor), size)
+
+    onset_grey = None
+    registration: dict[str, float] = {}
+
+    def frame_matrix(number: int) -> np.ndarray:
+        """The crop matrix of a frame: the onset's, registered to the onset face (preprocess/register.py)."""
+        nonlocal onset_grey
+        if not settings["register_frames"] or number == onset:
+            return matrix
+        with timer.stage("register"):
+            if onset_grey is None:
+                onset_grey = cv2.cvtColor(crop(onset), cv2.COLOR_RGB2GRAY)
+            motion = frame_motion(onset_grey, cv2.cvtColor(crop(number), cv2.COLOR_RGB2GRAY))
+            registration[str(number)] = round(motion_size(motion, s), 3)
+        return registered_matrix(matrix, motion)
 
     def grey(number: int, size: int) -> np.ndarray:
         return cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)
@@ -261,7 +279,7 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
     meta.update(apex=apex, apex_source=apex_source)
 
     with timer.stage("align"):
-        onset_rgb, apex_rgb = crop(onset), crop(apex)
+        onset_rgb, apex_rgb = crop(onset), crop(apex, s, frame_matrix(apex))
 
     with timer.stage("flow"):
         fcfg = settings["flow"]
@@ -272,7 +290,7 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
 
     with timer.stage("clip"):
         plan = clip_plan(onset, offset, settings["clip_length"])
-        frames = {n: crop(n, c) for n in frames_needed(plan)}
+        frames = {n: crop(n, c, frame_matrix(n)) for n in frames_needed(plan)}
         clip = assemble_clip(plan, frames).transpose(0, 3, 1, 2)
 
     arrays = {"sample": row.sample, "onset_rgb": onset_rgb, "apex_rgb": apex_rgb, "flow": flow.astype(np.float16),
@@ -282,6 +300,7 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
               "onset": np.int32(onset), "apex": np.int32(apex), "offset": np.int32(offset),
               "apex_source": apex_source}
     meta["frames_used"] = [[n, r] for n, r in sorted(read.decoded)]
+    meta["registration_px"] = registration   # frame -> largest head-drift correction, crop pixels
     meta["substitutions"] = list(read.substitutions)   # damaged frames and their stand-ins
     return arrays, meta
 

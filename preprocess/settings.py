@@ -24,6 +24,7 @@ DEFAULTS: dict = {
         "policy": "error",        # error: stop the job; nearest: use the nearest readable frame (recorded)
         "window": 2,              # nearest: at most this many frames away, inside onset..offset
     },
+    "register_frames": True,      # warp the apex and clip frames onto the onset face (head drift)
     "flow": {
         "method": "tvl1",         # tvl1 (OpenCV contrib DualTVL1) or farneback (faster)
         "remove_global_motion": True,   # subtract the affine motion fitted over the face (head drift)

@@ -19,7 +19,7 @@ def config():
 
 def test_shipped_configs_validate(config):
     ci = load_config(REPO / "config" / "config.yaml", REPO / "config" / "ci.yaml")
-    assert config["synthetic"]["demo"]["size"] == "small"
+    assert config["synthetic"]["demo"]["size"] == "demo"
     assert ci["synthetic"]["demo"]["size"] == "tiny"
     # The CI file only overrides; everything else comes from the main config.
     assert ci["datasets"] == config["datasets"] and ci["protocols"] == config["protocols"]
@@ -27,6 +27,9 @@ def test_shipped_configs_validate(config):
     assert paper["preprocess"]["crop_size"] == 224 and paper["training"]["device"] == "cuda"
     # the paper's inputs, not the CPU demo's
     assert paper["models"]["amnet2d"]["input"] == "apex" and paper["models"]["amnet3d"]["input"] == "clip"
+    # ... at torchvision's widths (the demo's 0.25 is a CPU departure)
+    assert config["models"]["amnet2d"]["width"] == config["models"]["amnet3d"]["width"] == 0.25
+    assert paper["models"]["amnet2d"]["width"] == paper["models"]["amnet3d"]["width"] == 1
 
 
 @pytest.mark.parametrize("mutate, key, words", [

@@ -344,3 +344,43 @@ def test_backbone_parameter_counts_match_torchvision():
     assert count_parameters(create_model("amnet2d").backbone) == 11_689_512 - 513_000
     assert count_parameters(create_model("amnet3d").backbone) == \
         count_parameters(torchvision.models.video.r3d_18(weights=None)) - (512 * 400 + 400)
+
+
+def _resnet18_parameters(widths: tuple[int, ...], in_channels: int, kernel: tuple[int, ...]) -> int:
+    """Parameters of a ResNet18 backbone (no classifier) from its layer list: stem conv + BN, then
+    two BasicBlocks per stage (two k^d convs + BNs, a 1^d conv + BN where the shape changes)."""
+    k, stem = int(np.prod(kernel)), widths[0]
+    stem_kernel = 7 * 7 * (3 if len(kernel) == 3 else 1)
+    total = in_channels * stem * stem_kernel + 2 * stem
+    previous = stem
+    for stage, width in enumerate(widths):
+        for block in range(2):
+            first = previous if block == 0 else width
+            total += first * width * k + 2 * width + width * width * k + 2 * width
+            if block == 0 and (stage > 0 or first != width):
+                total += first * width + 2 * width
+        previous = width
+    return total
+
+
+def test_width_scales_every_stage_and_width_one_is_torchvision():
+    from famnet.models.amnet2d import ScaledResNet18
+    from famnet.models.amnet3d import ScaledR3D18
+
+    shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    # the scaled classes at width 1 are torchvision's networks, tensor for tensor
+    assert shapes(ScaledResNet18(1.0)) == shapes(torchvision.models.resnet18(weights=None))
+    assert shapes(ScaledR3D18(1.0)) == shapes(torchvision.models.video.r3d_18(weights=None))
+    # at the demo's 0.25: 16..128 channels, counted from the layer list
+    assert count_parameters(create_model("amnet2d", width=0.25).backbone) == _resnet18_parameters((16, 32, 64, 128), 3, (3, 3))
+    assert count_parameters(create_model("amnet2d", width=1.0).backbone) == _resnet18_parameters((64, 128, 256, 512), 3, (3, 3))
+    assert count_parameters(create_model("amnet3d", width=0.25).backbone) == \
+        _resnet18_parameters((16, 32, 64, 128), 3, (3, 3, 3))
+    model = create_model("amnet3d", width=0.25, input="clip_diff").eval()
+    features = model.forward_features(torch.randn(N, 3, 4, 32, 32))
+    assert features.shape[1] == 128 and model(torch.randn(N, 3, 4, 32, 32)).emotion.shape == (N, 3)
+    assert create_model("amnet2d_apex_flow", width=0.5).backbone.conv1.weight.shape == (32, 6, 7, 7)
+    with pytest.raises(ValueError, match="fit the standard widths only; width is 0.5"):
+        create_model("amnet2d", width=0.5, pretrained="weights.pth")
+    with pytest.raises(ValueError, match="width must be in"):
+        create_model("amnet3d", width=0)

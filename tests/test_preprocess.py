@@ -23,6 +23,7 @@ from preprocess.face import (alignment_matrix, anchor_points, canonical_points, 
                              transform_points, warp)
 from preprocess.flow import face_mask, flow_with_strain, normalise, optical_flow, optical_strain
 from preprocess.qc import qc_figure
+from preprocess.register import frame_motion, registered_matrix
 from preprocess.run import (DamagedFrameError, FrameReader, NoFaceError, PreprocessError, Timer,
                             process_subject, run)
 from preprocess.settings import resolve
@@ -251,6 +252,54 @@ def test_subject_arrays_have_the_documented_shapes(smic_subject):
     assert all(sample["apex_scores"] for sample in meta["samples"])
     # decode only what is used: onset, apex, clip frames and apex candidates, not every frame
     assert meta["frames_decoded"] < sum(int(o - a + 1) for a, o in zip(arrays["onset"], arrays["offset"]))
+    # every clip frame and the apex registered to the onset, the correction recorded per frame
+    for sample, onset, apex, offset in zip(meta["samples"], arrays["onset"], arrays["apex"], arrays["offset"]):
+        plan = clip_plan(int(onset), int(offset), 8)
+        assert set(sample["registration_px"]) == {str(n) for n in frames_needed(plan) + [int(apex)]} - {str(onset)}
+        assert all(0 < px < 4 for px in sample["registration_px"].values())   # the generator's drift is ~1 px
+
+
+def _drifted(frame: np.ndarray, shift: tuple[float, float], angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """``frame`` moved as a head would (rotation about its centre, then a shift): (frame, 3x3 map)."""
+    height, width = frame.shape[:2]
+    move = np.vstack([cv2.getRotationMatrix2D((width / 2, height / 2), angle_deg, 1.0), [0, 0, 1]])
+    move[:2, 2] += shift
+    return cv2.warpAffine(frame, move[:2], (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT101), move
+
+
+def test_registration_recovers_a_known_head_movement_and_leaves_the_expression():
+    # The apex of a drift-free synthetic sample (AU 12 moves the mouth corners), moved by a known
+    # rotation + shift in the frame; the onset's alignment crops both. The estimated motion must be
+    # the known one carried into crop coordinates (M D M^-1), not the smile's, and the registered
+    # apex must sit on the onset face again while its smile stays.
+    settings = resolve_settings("tiny", {})
+    spec = dataclasses.replace(plan_format("casme2", settings, 0)[6], events=[AUEvent(12)])
+    frames = {n: _rgb(f) for n, f in render_sample(spec, settings, 0, drift=False, noise=False)}
+    size = 64
+    matrix = alignment_matrix(find_face([(spec.onset, frames[spec.onset])]).landmarks, size)
+    moved, move = _drifted(frames[spec.apex], (1.6, -1.1), 0.7)
+    grey = lambda rgb, m: cv2.cvtColor(warp(rgb, m, size), cv2.COLOR_RGB2GRAY)
+    onset = grey(frames[spec.onset], matrix)
+    motion = frame_motion(onset, grey(moved, matrix))
+
+    crop = np.vstack([matrix, [0, 0, 1]])
+    truth = crop @ move @ np.linalg.inv(crop)
+    ys, xs = np.nonzero(face_mask(size))
+    points = np.stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
+    error = np.linalg.norm((motion @ points - truth @ points)[:2], axis=0)
+    drift = np.linalg.norm((truth @ points - points)[:2], axis=0)
+    assert drift.mean() > 0.4 and error.mean() < 0.25 * drift.mean(), (drift.mean(), error.mean())
+
+    registered = grey(moved, registered_matrix(matrix, motion)).astype(float)
+    unregistered, still = grey(moved, matrix).astype(float), grey(frames[spec.apex], matrix).astype(float)
+    inside = face_mask(size, margin=0.05)
+    assert np.abs(registered - still)[inside].mean() < 0.5 * np.abs(unregistered - still)[inside].mean()
+    # the expression survives: registered apex minus onset is largest at the mouth corners
+    mouth = np.zeros((size, size), bool)
+    mouth[int(0.7 * size):int(0.88 * size), int(0.2 * size):int(0.8 * size)] = True
+    change = np.abs(registered - onset.astype(float))
+    assert change[mouth & inside].mean() > 2 * change[inside & ~mouth].mean()
 
 
 def test_run_writes_artefact_atomically_and_loader_reads_it(syn, tmp_path):

@@ -5,11 +5,12 @@ and the comparison baselines STSTNet, OFF-ApexNet and HTNet.
     model = create_model("amnet2d", num_classes=3)          # see docs/models.md
     out = model(x)                                          # ModelOutput(emotion N×C, aus N×K)
 
-Importing this package registers every model (the imports below run the @register_model decorators).
+The branches (AMNet2D, AMNet3D: torchvision) are imported on first use, by create_model or by
+name from this package, so the baselines' jobs start without torchvision (registry.BUILTIN_MODULES).
 """
 
-from famnet.models.amnet2d import AMNet2D
-from famnet.models.amnet3d import AMNet3D, AMNet3DConfig
+import importlib
+
 from famnet.models.baselines import BaselineConfig, FlowBaseline
 from famnet.models.htnet import HTNet, HTNetConfig
 from famnet.models.off_apexnet import OFFApexNet
@@ -30,3 +31,12 @@ __all__ = [
     "register_model", "create_model", "list_models", "count_parameters", "parameter_breakdown",
     "load_backbone_weights",
 ]
+
+_LAZY = {"AMNet2D": "famnet.models.amnet2d", "AMNet3D": "famnet.models.amnet3d",
+         "AMNet3DConfig": "famnet.models.amnet3d"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'famnet.models' has no attribute {name!r}")

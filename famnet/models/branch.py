@@ -14,6 +14,15 @@ from famnet.models.registry import RANDOM_INIT, ModelConfig, load_backbone_weigh
 STAGE_CHANNELS = (64, 128, 256, 512)
 
 
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels`` times the model's ``width``, rounded to a multiple of 8 (at least 8)."""
+    return max(8, int(round(channels * width / 8)) * 8)
+
+
+def stage_channels(width: float) -> tuple[int, ...]:
+    return tuple(scaled_channels(c, width) for c in STAGE_CHANNELS)
+
+
 class AttentiveResNet(nn.Module):
     """Subclasses set ``arch`` (torchvision name, for pretrained files), ``first_conv`` (the stem
     conv's module path) and ``stem_key`` (its key in the backbone's state dict), and define
@@ -31,10 +40,11 @@ class AttentiveResNet(nn.Module):
         self.input_dims = dims + 2      # N, C and the spatial (+ temporal) axes
         backbone.fc = nn.Identity()     # the pretraining classifier is replaced by the multi-task head
         self.backbone = backbone
-        self.attention = hierarchical_attention(STAGE_CHANNELS, config.active_attention_stages, dims=dims,
+        channels = stage_channels(config.width)
+        self.attention = hierarchical_attention(channels, config.active_attention_stages, dims=dims,
                                                 reduction=config.attention_reduction,
                                                 spatial_kernel=config.spatial_kernel, temporal=temporal)
-        self.head = MultiTaskHead(STAGE_CHANNELS[-1], config.num_classes, config.au_count, config.dropout)
+        self.head = MultiTaskHead(channels[-1], config.num_classes, config.au_count, config.dropout)
         self.pretrained_source = RANDOM_INIT
         if config.pretrained:
             self.pretrained_source = load_backbone_weights(self.backbone, config.pretrained, self.arch, self.stem_key)
@@ -48,7 +58,7 @@ class AttentiveResNet(nn.Module):
         raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Input -> N×512×... feature map after layer4 and its attention."""
+        """Input -> N×512×... (at width 1) feature map after layer4 and its attention."""
         if x.dim() != self.input_dims or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} ({self.config.input}) expects {self.input_dims}-D input with "
                              f"{self.in_channels} channels (N×C×...), got {tuple(x.shape)}")

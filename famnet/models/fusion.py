@@ -16,29 +16,10 @@ alone, 0 the 3D branch alone.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
 
-FUSION_MODES = ("softmax_mean", "logit_mean")
-
-
-def fuse_scores(scores_2d, scores_3d, weight: float = 0.5, mode: str = "softmax_mean"):
-    """Fused class probabilities (N×C) from two branches' logits (N×C each); see module docstring."""
-    if mode not in FUSION_MODES:
-        raise ValueError(f"unknown fusion mode {mode!r}; choose one of {FUSION_MODES}")
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"fusion weight must be in [0, 1], got {weight}")
-    as_numpy = not isinstance(scores_2d, torch.Tensor)
-    a = torch.as_tensor(np.asarray(scores_2d, dtype=np.float64)) if as_numpy else scores_2d
-    b = torch.as_tensor(np.asarray(scores_3d, dtype=np.float64)) if as_numpy else torch.as_tensor(scores_3d)
-    if a.dim() != 2 or a.shape != b.shape:
-        raise ValueError(f"both branches need N×C scores of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    b = b.to(a)
-    if mode == "softmax_mean":
-        fused = weight * a.softmax(dim=1) + (1.0 - weight) * b.softmax(dim=1)
-    else:
-        fused = (weight * a + (1.0 - weight) * b).softmax(dim=1)
-    return fused.numpy() if as_numpy else fused
+# The scores' arithmetic lives with the fusion stage (famnet/fuse.py), which runs without torch.
+from famnet.fuse import FUSION_MODES, fuse_scores
 
 
 class FAMNetFusion(nn.Module):

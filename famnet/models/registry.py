@@ -13,6 +13,7 @@ Nothing is ever downloaded: ``pretrained`` is the path of a local torchvision-fo
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class ModelConfig:
     dropout: float = 0.5                                  # before both heads
     au_weight: float = 1.0                                # λ in CE + λ·BCE; 0 = the "without AU task" ablation
     pretrained: str | None = None                         # local torchvision state-dict file, or None
+    width: float = 1.0                                    # every stage's channels times this (1: ResNet18's 64..512)
 
     def __post_init__(self):
         # Frozen dataclass: normalise YAML lists / paths through object.__setattr__.
@@ -64,6 +66,11 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.au_weight < 0:
             raise ValueError(f"au_weight must be >= 0, got {self.au_weight}")
+        if not 0.0 < self.width <= 4.0:
+            raise ValueError(f"width must be in (0, 4], got {self.width}")
+        if self.width != 1.0 and self.pretrained is not None:
+            raise ValueError(f"pretrained weights {self.pretrained} fit the standard widths only; width is "
+                             f"{self.width} (set width: 1 to load them)")
 
     @property
     def au_count(self) -> int:
@@ -93,12 +100,23 @@ def register_model(name: str) -> Callable:
     return decorate
 
 
+# The module that registers each built-in model, imported on first use: a job that trains a
+# baseline then never imports torchvision (about 1.8 CPU-s of every such job, torch._dynamo included).
+BUILTIN_MODULES = {
+    "amnet2d": "famnet.models.amnet2d", "amnet2d_flow": "famnet.models.amnet2d",
+    "amnet2d_apex_flow": "famnet.models.amnet2d", "amnet3d": "famnet.models.amnet3d",
+    "ststnet": "famnet.models.ststnet", "off_apexnet": "famnet.models.off_apexnet", "htnet": "famnet.models.htnet",
+}
+
+
 def list_models() -> list[str]:
-    return sorted(_MODEL_ENTRYPOINTS)
+    return sorted(set(_MODEL_ENTRYPOINTS) | set(BUILTIN_MODULES))
 
 
 def create_model(name: str, **cfg) -> nn.Module:
     """Build a registered model from config keys (see ModelConfig); unknown keys raise ValueError."""
+    if name not in _MODEL_ENTRYPOINTS and name in BUILTIN_MODULES:
+        importlib.import_module(BUILTIN_MODULES[name])
     if name not in _MODEL_ENTRYPOINTS:
         raise ValueError(f"unknown model {name!r}; registered: {list_models()}")
     model = _MODEL_ENTRYPOINTS[name](**cfg)

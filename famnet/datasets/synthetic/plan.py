@@ -16,7 +16,10 @@ PRESETS = {
     # CI: a few subjects per dataset, a few samples per class, ~24 frames of 320x240.
     "tiny": dict(subjects=2, samples_per_class=2, others_per_subject=0, n_frames=24, width=320, height=240,
                  amplitude_px=2.5, realistic_lengths=False, megc_list=False),
-    # The README's demo: enough subjects for a meaningful LOSO table on a laptop.
+    # The README's demo (./pipeline.sh run): six subjects, twelve samples each, in a few core-minutes.
+    "demo": dict(subjects=2, samples_per_class=4, others_per_subject=0, n_frames=28, width=320, height=240,
+                 amplitude_px=2.5, realistic_lengths=False, megc_list=False),
+    # Benchmarks at paper sizes (docs/performance.md): twelve subjects.
     "small": dict(subjects=4, samples_per_class=3, others_per_subject=0, n_frames=28, width=320, height=240,
                   amplitude_px=2.5, realistic_lengths=False, megc_list=False),
     # Benchmarks: the MEGC2019 composite's shape (68 subjects, 442 samples, same ids), 640x480,
