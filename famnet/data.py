@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from famnet.aus import parse_aus
+from famnet.protocols import TRAIN_ONLY
 
 INPUTS = ("apex", "flow", "apex_flow", "clip", "clip_diff", "flow_regions")
 FLOW_CHANNELS = ("u", "v", "strain")    # the artefact's flow channels, in stored order
@@ -312,11 +313,13 @@ def split_indices(table: pd.DataFrame, fold: int, val_fraction: float = 0.0, see
 
     test = the fold's rows; val = a ``val_fraction`` share of the *training* subjects (whole
     subjects, chosen with ``seed``), never the held-out one; train = the rest. Raises LeakageError
-    if a held-out subject would also appear in train or val (a subject split across folds).
+    if a held-out subject would also appear in train or val (a subject split across folds), and,
+    where folds hold out datasets (``fold_by`` dataset: lodo, holdout), a held-out dataset.
     """
     folds = table["fold"].to_numpy()
-    if fold not in set(folds.tolist()):
-        raise ValueError(f"fold {fold} is not in the protocol table (folds {sorted(set(folds.tolist()))})")
+    scored = sorted(set(folds.tolist()) - {TRAIN_ONLY})
+    if fold == TRAIN_ONLY or fold not in scored:
+        raise ValueError(f"fold {fold} is not in the protocol table (folds {scored})")
     test = np.flatnonzero(folds == fold)
     rest = np.flatnonzero(folds != fold)
     subjects = table["subject"].to_numpy()
@@ -331,18 +334,24 @@ def split_indices(table: pd.DataFrame, fold: int, val_fraction: float = 0.0, see
         val = rest[np.isin(subjects[rest], list(chosen))]
         rest = rest[~np.isin(subjects[rest], list(chosen))]
     check_no_leakage(table, held_out, rest, val)
+    if "fold_by" in table and (table["fold_by"].to_numpy()[test] == "dataset").any():
+        check_no_leakage(table, set(table["dataset"].to_numpy()[test].tolist()), rest, val, by="dataset")
     return rest, val, test
 
 
-def check_no_leakage(table: pd.DataFrame, held_out: set, train, val) -> None:
+def check_no_leakage(table: pd.DataFrame, held_out: set, train, val, by: str = "subject") -> None:
+    """No training or validation row may share ``by`` (subject, or dataset where folds hold out
+    datasets) with the held-out rows."""
+    rule = {"subject": "each subject must be in exactly one fold",
+            "dataset": "a dataset held out by a fold must be in that fold only"}[by]
     for name, indices in (("training", train), ("validation", val)):
         leaked = table.iloc[np.asarray(indices, dtype=np.int64)]
-        leaked = leaked[leaked["subject"].isin(held_out)]
+        leaked = leaked[leaked[by].isin(held_out)]
         if not leaked.empty:
             row = leaked.iloc[0]
-            raise LeakageError(f"leakage: held-out subject {row.subject!r} (dataset {row.dataset!r}, sample "
-                               f"{row['sample']!r}, fold {row.fold}) would be in the {name} set; "
-                               f"each subject must be in exactly one fold")
+            raise LeakageError(f"leakage: held-out {by} {row[by]!r} (dataset {row.dataset!r}, subject "
+                               f"{row.subject!r}, sample {row['sample']!r}, fold {row.fold}) would be in the "
+                               f"{name} set; {rule}")
 
 
 @dataclass

@@ -2,8 +2,13 @@
 
 A protocol (config ``protocols.<name>``) lists datasets and a class map (class -> dataset emotion
 words). Samples whose emotion is in no class are left out and counted in the build report, never
-silently. ``sample_list: megc2019`` restricts the protocol to the official composite list. Every
-remaining sample's ``fold`` is the index of its own subject: fold k holds out subject k.
+silently. ``sample_list: megc2019`` restricts the protocol to the official composite list.
+
+``split`` says what a fold holds out (column ``fold`` of the table, column ``fold_by`` its unit):
+- ``loso`` (default): one fold per subject, fold k holds out the k-th subject (sorted ids);
+- ``lodo``: one fold per dataset, in the protocol's ``datasets`` order, training on the others;
+- ``{train: [...], test: [...]}`` (holdout): one fold, 0, holding out every sample of the test
+  datasets; the training datasets' samples are never held out (fold -1) and never scored.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from importlib import resources
 
 import pandas as pd
 
-PROTOCOL_COLUMNS = ["dataset", "subject", "sample", "emotion", "class", "label", "fold", "aus", "onset", "apex",
-                    "offset", "apex_source", "frames_dir", "frame_pattern"]
+PROTOCOL_COLUMNS = ["dataset", "subject", "sample", "emotion", "class", "label", "fold", "fold_by", "aus", "onset",
+                    "apex", "offset", "apex_source", "frames_dir", "frame_pattern"]
+TRAIN_ONLY = -1      # the fold of a holdout protocol's training samples: never held out, never scored
 
 
 class ProtocolError(ValueError):
@@ -45,6 +51,58 @@ def check_label_order(table: pd.DataFrame, classes: list[str], where: str) -> No
         pairs = sorted(set(zip(wrong["class"], wrong["label"])))
         raise ProtocolError(f"{where}: labels are not numbered in the class order {classes}: "
                             + ", ".join(f"{c!r} has label {int(l)}" for c, l in pairs))
+
+
+def split_name(split) -> str:
+    """The split as the table's ``split`` column writes it: loso, lodo, or holdout:A+B->C."""
+    if split in (None, "loso", "lodo"):
+        return split or "loso"
+    return f"holdout:{'+'.join(sorted(split['train']))}->{'+'.join(sorted(split['test']))}"
+
+
+def scored_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows some fold holds out: every row, less a holdout protocol's training-only rows."""
+    return table[table["fold"] != TRAIN_ONLY] if "fold" in table else table
+
+
+def protocol_folds_of(table: pd.DataFrame) -> list[int]:
+    return sorted(int(f) for f in table["fold"].unique() if f != TRAIN_ONLY)
+
+
+def assign_folds(name: str, table: pd.DataFrame, datasets: list[str], split) -> pd.DataFrame:
+    """``fold`` and ``fold_by`` of every row under the protocol's split (module docstring)."""
+    split = split or "loso"
+    if split == "loso":
+        subjects = sorted(table["subject"].unique())
+        return table.assign(fold=table["subject"].map({s: i for i, s in enumerate(subjects)}).astype(int),
+                            fold_by="subject")
+    if split == "lodo":
+        present = [d for d in datasets if (table["dataset"] == d).any()]
+        if len(present) < 2:
+            raise ProtocolError(f"protocol {name!r}: split lodo needs samples of at least two datasets, "
+                                f"has {present}")
+        return table.assign(fold=table["dataset"].map({d: i for i, d in enumerate(present)}).astype(int),
+                            fold_by="dataset")
+    train, test = list(split["train"]), list(split["test"])
+    both = sorted(set(train) & set(test))
+    if both:
+        raise ProtocolError(f"protocol {name!r}: datasets {both} are both trained on and held out")
+    if sorted(train + test) != sorted(datasets):
+        raise ProtocolError(f"protocol {name!r}: the holdout split's train {train} and test {test} must be "
+                            f"exactly its datasets {datasets}")
+    for role, names in (("train", train), ("test", test)):
+        if not table["dataset"].isin(names).any():
+            raise ProtocolError(f"protocol {name!r}: no sample of the {role} datasets {names}")
+    return table.assign(fold=table["dataset"].isin(test).map({True: 0, False: TRAIN_ONLY}).astype(int),
+                        fold_by="dataset")
+
+
+def held_out_datasets(table: pd.DataFrame) -> dict[str, list[str]]:
+    """{fold: the datasets it holds out} under lodo / holdout (empty under loso)."""
+    if not (table["fold_by"] == "dataset").any():
+        return {}
+    scored = scored_rows(table)
+    return {str(f): sorted(scored.loc[scored["fold"] == f, "dataset"].unique()) for f in protocol_folds_of(table)}
 
 
 def load_sample_list(name: str) -> pd.DataFrame:
@@ -145,11 +203,16 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
         raise ProtocolError(f"protocol {name!r}: no sample of {spec['datasets']} has an emotion in {classes}")
     table["label"] = table["class"].map({c: i for i, c in enumerate(classes)}).astype(int)
     subjects = sorted(table["subject"].unique())
-    table["fold"] = table["subject"].map({s: i for i, s in enumerate(subjects)}).astype(int)
-    table = table.sort_values(["fold", "dataset", "sample"], kind="stable")[PROTOCOL_COLUMNS].reset_index(drop=True)
+    table = assign_folds(name, table, spec["datasets"], spec.get("split"))
+    table = table.sort_values(["fold", "dataset", "subject", "sample"], kind="stable")[PROTOCOL_COLUMNS]
+    table = table.reset_index(drop=True)
+    scored = scored_rows(table)
     report = {
         "protocol": name, "datasets": spec["datasets"], "classes": classes, "real_data": real,
-        "samples": len(table), "subjects": len(subjects), "folds": len(subjects),
+        "split": split_name(spec.get("split")), "samples": len(table), "subjects": len(subjects),
+        "folds": len(protocol_folds_of(table)),
+        "held_out_datasets": held_out_datasets(table),
+        "samples_scored": len(scored), "samples_train_only": len(table) - len(scored),
         "per_class": {c: int((table["class"] == c).sum()) for c in classes},
         "per_dataset": {d: int((table["dataset"] == d).sum()) for d in spec["datasets"]},
         "left_out_by_emotion": {str(k): int(v) for k, v in left_out["emotion"].value_counts().sort_index().items()},
@@ -165,9 +228,12 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
 def check_expected(name: str, report: dict, expected: dict) -> None:
     """Assert the published counts of a protocol built from real data."""
     problems = []
-    for key in ("samples", "subjects"):
+    for key in ("samples", "subjects", "folds"):
         if key in expected and expected[key] != report[key]:
             problems.append(f"{key} {report[key]} != expected {expected[key]}")
+    for dataset, count in expected.get("per_dataset", {}).items():
+        if report["per_dataset"].get(dataset) != count:
+            problems.append(f"dataset {dataset} {report['per_dataset'].get(dataset)} != expected {count}")
     for class_name, count in expected.get("classes", {}).items():
         if report["per_class"].get(class_name) != count:
             problems.append(f"class {class_name} {report['per_class'].get(class_name)} != expected {count}")

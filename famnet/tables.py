@@ -23,10 +23,11 @@ from famnet.aus import parse_aus
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
 from famnet.oracle import oracle_scores, summarise
+from famnet.protocols import protocol_folds_of, scored_rows, split_name
 
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
-TABLE_COLUMNS = ["protocol", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
+TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
                  "subjects", "seeds", "uf1_test_epoch_oracle", "uar_test_epoch_oracle", "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
 
@@ -110,7 +111,9 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
                       files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None) -> dict:
     """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
     per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
-    oracle analysis is on. Returns the metrics document."""
+    oracle analysis is on. Returns the metrics document. Only the rows some fold holds out are
+    scored (a holdout protocol's training datasets are not)."""
+    full_table, protocol_table = protocol_table, scored_rows(protocol_table)
     methods = {}
     for variant, per_seed in files.items():
         seeds = {int(seed): _seed_metrics(pooled_predictions(protocol_table, paths, variant, int(seed)), classes)
@@ -129,8 +132,8 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
             per_seed = {int(seed): oracle_scores(protocol_table, paths, classes, variant, int(seed))
                         for seed, paths in sorted(oracle_files[variant].items())}
             methods[variant]["test_epoch_oracle"] = {"scores": summarise(per_seed), "seeds": per_seed}
-    missing = classes_missing_from_training(protocol_table, classes)
-    return {"protocol": protocol, "classes": classes, "samples": len(protocol_table),
+    missing = classes_missing_from_training(full_table, classes)
+    return {"protocol": protocol, "split": split_of(full_table), "classes": classes, "samples": len(protocol_table),
             "subjects": int(protocol_table["subject"].nunique()),
             "folds_missing_a_training_class": len(missing), "classes_missing_from_training": missing,
             "methods": methods}
@@ -141,12 +144,23 @@ def classes_missing_from_training(protocol_table: pd.DataFrame, classes: list[st
     (with training.val_fraction > 0 the validation subjects are out of training too; the fold's
     config.json lists what its own training set lacked)."""
     missing = {}
-    for fold in sorted(protocol_table["fold"].unique()):
+    for fold in protocol_folds_of(protocol_table):
         present = set(protocol_table.loc[protocol_table["fold"] != fold, "label"])
         absent = [name for label, name in enumerate(classes) if label not in present]
         if absent:
             missing[str(int(fold))] = absent
     return missing
+
+
+def split_of(protocol_table: pd.DataFrame) -> str:
+    """loso, lodo or holdout:A->B, read back from the table's folds (module protocols)."""
+    if "fold_by" not in protocol_table or (protocol_table["fold_by"] == "subject").all():
+        return "loso"
+    scored = scored_rows(protocol_table)
+    if len(scored) == len(protocol_table):
+        return "lodo"
+    train = sorted(set(protocol_table["dataset"]) - set(scored["dataset"]))
+    return split_name({"train": train, "test": sorted(set(scored["dataset"]))})
 
 
 def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str, bool], config_hash: str,
@@ -159,7 +173,7 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
         for variant, method in document["methods"].items():
             for line in method["summary"]:
                 oracle = method.get("test_epoch_oracle", {}).get("scores", {}).get(line["slice"], {})
-                row = {"protocol": protocol, "slice": line["slice"], "method": method["method"], "variant": variant,
+                row = {"protocol": protocol, "split": document.get("split", "loso"), "slice": line["slice"], "method": method["method"], "variant": variant,
                        "uf1": 100 * line["uf1"], "uar": 100 * line["uar"], "uf1_std": 100 * line["uf1_std"],
                        "uar_std": 100 * line["uar_std"], "samples": line["samples"], "subjects": line["subjects"],
                        "seeds": line["seeds"], "uf1_test_epoch_oracle": 100 * oracle.get("uf1", np.nan),
@@ -195,22 +209,23 @@ def table_markdown(table: pd.DataFrame) -> str:
     """all.md: the table for people (std shown as ±, empty columns left blank; the oracle columns
     only when the analysis ran)."""
     oracle = table["uf1_test_epoch_oracle"].notna().any()
-    head = ["protocol", "slice", "method", "UF1", "UAR"] + (["UF1 test-epoch oracle", "UAR test-epoch oracle"]
+    head = ["protocol", "split", "slice", "method", "UF1", "UAR"] + (["UF1 test-epoch oracle", "UAR test-epoch oracle"]
                                                            if oracle else []) + \
         ["samples", "subjects", "seeds", "paper UF1", "paper UAR", "paper protocol (epoch choice)", "data"]
     lines = ["| " + " | ".join(head) + " |",
-             "| --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "") + " ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+             "| --- | --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "") + " ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     for r in table.itertuples(index=False):
         paper_from = "" if pd.isna(r.paper_protocol) else f"{r.paper_protocol} ({r.paper_selection})"
-        cells = [r.protocol, r.slice, r.method, f"{r.uf1:.2f} ± {r.uf1_std:.2f}", f"{r.uar:.2f} ± {r.uar_std:.2f}"]
+        cells = [r.protocol, r.split, r.slice, r.method, f"{r.uf1:.2f} ± {r.uf1_std:.2f}", f"{r.uar:.2f} ± {r.uar_std:.2f}"]
         cells += [blank(r.uf1_test_epoch_oracle), blank(r.uar_test_epoch_oracle)] if oracle else []
         cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar), paper_from,
                   r.data]
         lines.append("| " + " | ".join(cells) + " |")
     hashes = ", ".join(sorted(set(table["config_hash"])))
     versions = ", ".join(sorted(set(table["code_version"])))
-    lines += ["", f"UF1 / UAR in percent, pooled over all LOSO folds, mean ± std over seeds. "
+    lines += ["", f"UF1 / UAR in percent, pooled over all folds of the split (loso: one per subject, lodo: one "
+                  f"per dataset, holdout: train -> test), mean ± std over seeds. "
                   f"Config {hashes}, code {versions}."]
     if oracle:
         lines.append("Test-epoch oracle: per held-out fold, the epoch with the best test accuracy (the usual leak; "

@@ -24,7 +24,7 @@ import pandas as pd
 from famnet.datasets.base import DatasetError
 from preprocess import apex as apex_mod
 from preprocess.artifact import empty_arrays, write_subject
-from preprocess.clip import assemble_clip, clip_plan, frames_needed
+from preprocess.clip import assemble_clip, clip_plan, frames_needed, sample_times
 from preprocess.face import (Face, alignment_matrix, detect_faces, find_face, get_detector, get_predictor,
                              landmarks_in_box, scale_matrix, warp)
 from preprocess.flow import flow_with_strain
@@ -184,6 +184,12 @@ class FrameReader:
         return frame
 
 
+def as_grey_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``colour: grey``: the crop's luminance in all three channels (what a greyscale release, SAMM,
+    gives every frame), so colour cannot tell the datasets apart."""
+    return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
 def reduction_for(matrix: np.ndarray, allow: bool = True) -> int:
     """The largest JPEG reduction (1, 2, 4, 8) after which ``matrix`` still does not enlarge the frame."""
     scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
@@ -244,7 +250,8 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
         still gives at least one source pixel per crop pixel, then warped straight to ``size``."""
         sized = scale_matrix(frame_matrix, size / s)
         factor = reduction_for(sized, settings["reduced_decode"])
-        return warp(read(number, factor), for_reduced(sized, factor), size)
+        out = warp(read(number, factor), for_reduced(sized, factor), size)
+        return as_grey_rgb(out) if settings["colour"] == "grey" else out
 
     onset_grey = None
     registration: dict[str, float] = {}
@@ -289,7 +296,10 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
                                 fcfg["remove_global_motion"], fcfg["normalise"])
 
     with timer.stage("clip"):
-        plan = clip_plan(onset, offset, settings["clip_length"])
+        length = settings["clip_length"]
+        times = sample_times(onset, offset, length, settings["clip_sampling"], settings["fps"],
+                             settings["clip_seconds"])
+        plan = clip_plan(onset, offset, length, times)
         frames = {n: crop(n, c, frame_matrix(n)) for n in frames_needed(plan)}
         clip = assemble_clip(plan, frames).transpose(0, 3, 1, 2)
 

@@ -12,6 +12,10 @@ DEFAULTS: dict = {
     "crop_size": 224,             # side of the aligned onset / apex RGB crops (2D branch)
     "clip_size": 112,             # side of the clip frames (3D branch)
     "clip_length": 16,            # T: frames per clip, onset..offset
+    "clip_sampling": "span",      # span: T frames over onset..offset; time: T frames over clip_seconds at the fps
+    "clip_seconds": 0.5,          # time: the clip's duration from the onset (the micro-expression limit)
+    "fps": None,                  # the dataset's frame rate (the rule passes the dataset's; famnet.datasets.base.FRAME_RATES)
+    "colour": "keep",             # keep: frames as recorded (SAMM's grey in 3 equal channels); grey: every dataset grey
     "flow_size": 128,             # side of the grid the onset->apex flow is computed on
     "canonical": {"left_eye": [0.3, 0.38], "right_eye": [0.7, 0.38], "mouth": [0.5, 0.78]},
     "mouth_weight": 0.1,          # weight of the mouth anchor in the similarity fit (eyes: 1 each)

@@ -18,7 +18,7 @@ from famnet.datasets.synthetic.face import base_face, subject_transform
 from famnet.datasets.synthetic.motion import AUEvent, anchors
 from preprocess.apex import candidate_frames, estimate_apex, smooth
 from preprocess.artifact import ARRAY_KEYS, load_subject, skip_report, write_subject
-from preprocess.clip import assemble_clip, clip_plan, frames_needed
+from preprocess.clip import assemble_clip, clip_plan, frames_needed, sample_times
 from preprocess.face import (alignment_matrix, anchor_points, canonical_points, find_face, similarity_lstsq,
                              transform_points, warp)
 from preprocess.flow import face_mask, flow_with_strain, normalise, optical_flow, optical_strain
@@ -207,6 +207,29 @@ def test_clip_has_exactly_t_frames_from_onset_to_offset(onset, offset, length):
     assert np.allclose(clip[:, 0, 0, 0], np.round(times), atol=1)   # interpolated values follow time
 
 
+@pytest.mark.parametrize("fps, onset, offset, frames", [
+    (200, 100, 200, [100, 120, 140, 160]),    # 0.3 s at 200 fps: a step of 20 frames
+    (100, 100, 200, [100, 110, 120, 130]),    # the same 0.3 s at 100 fps: 10 frames
+    (200, 100, 150, [100, 120, 140, 150]),    # past the offset: the offset frame
+])
+def test_clip_sampling_by_time_takes_the_same_seconds_at_any_frame_rate(fps, onset, offset, frames):
+    times = sample_times(onset, offset, 4, "time", fps=fps, seconds=0.3)
+    plan = clip_plan(onset, offset, 4, times)
+    assert [a for a, _, _ in plan] == frames and all(w == 0 for _, _, w in plan)
+
+
+def test_clip_sampling_by_time_blends_when_frames_are_scarcer_than_clip_frames():
+    # CAS(ME)^3 at 30 fps: 0.1 s holds 3 frames, a clip of 5 frames is interpolated between them
+    times = sample_times(10, 40, 5, "time", fps=30, seconds=0.1)
+    assert np.allclose(times, [10, 10.75, 11.5, 12.25, 13])
+    plan = clip_plan(10, 40, 5, times)
+    assert plan[1] == (10, 11, pytest.approx(0.75)) and plan[-1] == (13, 13, 0.0)
+    with pytest.raises(ValueError, match="needs the frame rate and clip_seconds"):
+        sample_times(10, 40, 5, "time", fps=None, seconds=0.1)
+    with pytest.raises(ValueError, match="unknown clip sampling 'frames'"):
+        sample_times(10, 40, 5, "frames")
+
+
 def test_clip_plan_refuses_bad_input():
     with pytest.raises(ValueError, match="clip length must be at least 1"):
         clip_plan(1, 5, 0)
@@ -300,6 +323,34 @@ def test_registration_recovers_a_known_head_movement_and_leaves_the_expression()
     mouth[int(0.7 * size):int(0.88 * size), int(0.2 * size):int(0.8 * size)] = True
     change = np.abs(registered - onset.astype(float))
     assert change[mouth & inside].mean() > 2 * change[inside & ~mouth].mean()
+
+
+FAST = {"crop_size": 64, "clip_size": 32, "clip_length": 4, "flow_size": 32, "apex": {"size": 32},
+        "flow": {"method": "farneback"}}
+
+
+def _equal_channels(images: np.ndarray) -> bool:
+    return bool((images[..., 0] == images[..., 1]).all() and (images[..., 1] == images[..., 2]).all())
+
+
+def test_greyscale_release_and_colour_grey(tmp_path):
+    out = tmp_path / "syn"
+    generate(out, size="tiny", seed=0, formats=("samm", "casme2"), progress=False, subjects=1)
+    samm = build_manifest("syn_samm", "samm", out / "SAMM/SAMM", out / "SAMM/SAMM_Micro_FACS_Codes_v2.xlsx")
+    casme2 = build_manifest("syn_casme2", "casme2", out / "CASME2/CASME2_RAW_selected",
+                            out / "CASME2/CASME2-coding-20140508.xlsx")
+    local = lambda manifest: manifest["subject"].iloc[0].split("/", 1)[1]
+    # SAMM's one-channel JPEGs: found, aligned, and cropped into three equal channels
+    grey_release, meta = process_subject(samm, "syn_samm", local(samm), FAST)
+    assert meta["skipped"] == [] and len(meta["samples"]) == 6
+    clips = grey_release["clip"].transpose(0, 1, 3, 4, 2)          # N, T, H, W, C
+    assert _equal_channels(grey_release["onset_rgb"]) and _equal_channels(clips)
+    # colour: grey gives a colour release the same: the luminance (ITU-R 601 weights) in every channel
+    kept, _ = process_subject(casme2, "syn_casme2", local(casme2), FAST)
+    greyed, _ = process_subject(casme2, "syn_casme2", local(casme2), {**FAST, "colour": "grey"})
+    assert not _equal_channels(kept["onset_rgb"]) and _equal_channels(greyed["onset_rgb"])
+    luminance = kept["onset_rgb"].astype(float) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(greyed["onset_rgb"][..., 0] - luminance).max() <= 1.0
 
 
 def test_run_writes_artefact_atomically_and_loader_reads_it(syn, tmp_path):

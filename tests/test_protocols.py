@@ -1,13 +1,15 @@
 """Protocol tables: class maps, LOSO folds, the official MEGC2019 list, published counts."""
 
+import copy
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from famnet.config import load_config
+from famnet.config import ConfigError, load_config, validate_config
+from famnet.data import LeakageError, split_indices
 from famnet.datasets.base import MANIFEST_COLUMNS
-from famnet.protocols import ProtocolError, build_protocol, load_sample_list
+from famnet.protocols import TRAIN_ONLY, ProtocolError, build_protocol, load_sample_list, scored_rows
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config(REPO / "config" / "config.yaml")
@@ -163,3 +165,63 @@ def test_a_table_numbered_in_another_class_order_is_rejected(tmp_path):
     with pytest.raises(ProtocolError, match=r"labels are not numbered in the class order \['negative', 'positive'\]: "
                                             r"'negative' has label 1, 'positive' has label 0"):
         read_protocol_table(tmp_path / "t.csv", classes=["negative", "positive"])
+
+
+def test_lodo_holds_out_one_dataset_per_fold_in_the_protocols_dataset_order():
+    spec = {**CONFIG["protocols"]["megc2019"], "split": "lodo"}
+    table, report = build_protocol("megc2019_lodo", spec, megc_manifests(), FORMATS, real=False)
+    # smic, casme2, samm: the protocol's order, not alphabetical
+    assert report["split"] == "lodo" and report["folds"] == 3
+    assert report["held_out_datasets"] == {"0": ["smic"], "1": ["casme2"], "2": ["samm"]}
+    assert table.groupby("fold")["dataset"].agg(lambda d: sorted(set(d))).to_dict() == \
+        {0: ["smic"], 1: ["casme2"], 2: ["samm"]}
+    assert table.groupby("fold").size().to_dict() == {0: 164, 1: 145, 2: 133}
+    assert (table["fold_by"] == "dataset").all() and report["samples_scored"] == 442
+    for fold, dataset in ((0, "smic"), (1, "casme2"), (2, "samm")):
+        train, val, test = split_indices(table, fold)
+        assert set(table["dataset"].iloc[test]) == {dataset} and dataset not in set(table["dataset"].iloc[train])
+        assert len(train) + len(test) == 442
+
+
+def test_holdout_trains_on_the_train_datasets_and_scores_only_the_test_ones():
+    spec = CONFIG["protocols"]["hde_casme2_to_samm"]
+    manifests = megc_manifests()
+    del manifests["smic"]
+    table, report = build_protocol("hde", spec, manifests, FORMATS, real=False)
+    assert report["split"] == "holdout:casme2->samm" and report["folds"] == 1
+    assert (report["samples_scored"], report["samples_train_only"]) == (133, 145)
+    assert set(table.loc[table["fold"] == 0, "dataset"]) == {"samm"}
+    assert set(table.loc[table["fold"] == TRAIN_ONLY, "dataset"]) == {"casme2"}
+    assert len(scored_rows(table)) == 133
+    train, _, test = split_indices(table, 0)
+    assert set(table["dataset"].iloc[train]) == {"casme2"} and set(table["dataset"].iloc[test]) == {"samm"}
+    with pytest.raises(ValueError, match=r"fold -1 is not in the protocol table \(folds \[0\]\)"):
+        split_indices(table, TRAIN_ONLY)
+
+
+def test_a_held_out_dataset_in_the_training_set_is_refused_as_leakage():
+    spec = {**CONFIG["protocols"]["megc2019"], "split": "lodo"}
+    table, _ = build_protocol("megc2019_lodo", spec, megc_manifests(), FORMATS, real=False)
+    broken = table.copy()
+    moved = broken.index[broken["dataset"] == "samm"][0]
+    broken.loc[moved, ["fold", "subject"]] = [0, "samm/999"]   # a SAMM sample, of a subject of its own, in the SMIC fold
+    with pytest.raises(LeakageError, match=r"leakage: held-out dataset 'samm' .* would be in the training set"):
+        split_indices(broken, fold=2)
+
+
+@pytest.mark.parametrize("split, words", [
+    ({"train": ["casme2"], "test": ["casme2"]}, "both trained on and held out"),
+    ({"train": ["casme2"], "test": ["smic"]}, "must be exactly its datasets"),
+])
+def test_a_holdout_split_that_does_not_split_the_datasets_is_an_error(split, words):
+    spec = {**CONFIG["protocols"]["hde_casme2_to_samm"], "split": split}
+    with pytest.raises(ProtocolError, match=words):
+        build_protocol("hde", spec, megc_manifests(), FORMATS, real=False)
+
+
+def test_the_config_refuses_a_split_naming_other_datasets():
+    bad = copy.deepcopy(CONFIG)
+    bad["protocols"]["hde_casme2_to_samm"]["split"] = {"train": ["casme2"], "test": ["smic"]}
+    with pytest.raises(ConfigError, match=r"protocols.hde_casme2_to_samm.split: train \['casme2'\] and test "
+                                          r"\['smic'\] must split"):
+        validate_config(bad)

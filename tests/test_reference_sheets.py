@@ -180,7 +180,7 @@ def test_megc2019_equals_the_official_list_row_for_row(manifests):
     assert ours == theirs
 
 
-def test_workflow_builds_all_eight_protocols_from_blank_frames(layout, tmp_path):
+def test_workflow_builds_every_built_in_protocol_from_blank_frames(layout, tmp_path):
     """`snakemake results/protocols/<p>.csv` for the built-in protocols on frames laid out from the sheets."""
     out, _ = layout
     work = workflow_copy(tmp_path)
@@ -194,6 +194,16 @@ def test_workflow_builds_all_eight_protocols_from_blank_frames(layout, tmp_path)
         expected = CONFIG["protocols"][protocol]["expected"]
         assert (report["samples"], report["subjects"], report["per_class"]) == \
             (expected["samples"], expected["subjects"], expected["classes"]), protocol
+        for key in ("folds", "per_dataset"):
+            assert report[key] == expected.get(key, report[key]), (protocol, key)
+    # the cross-dataset protocols: which datasets each fold holds out, and what is scored
+    lodo = yaml.safe_load((work / "results" / "protocols" / "megc2019_lodo.json").read_text())
+    assert (lodo["split"], lodo["held_out_datasets"]) == ("lodo", {"0": ["smic"], "1": ["casme2"], "2": ["samm"]})
+    for name, train, test in (("hde_casme2_to_samm", "casme2", "samm"), ("hde_samm_to_casme2", "samm", "casme2")):
+        report = yaml.safe_load((work / "results" / "protocols" / f"{name}.json").read_text())
+        assert report["split"] == f"holdout:{train}->{test}" and report["held_out_datasets"] == {"0": [test]}
+        assert (report["samples_scored"], report["samples_train_only"]) == \
+            (report["per_dataset"][test], report["per_dataset"][train])
     casme3_4 = yaml.safe_load((work / "results" / "protocols" / "casme3_4.json").read_text())
     assert casme3_4["errata"]["casme3"]["applied_to_dataset"] == 20
     assert casme3_4["errata"]["casme3"]["by_action"] == {"drop": 17, "estimate_apex": 1, "set": 2}

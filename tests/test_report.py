@@ -85,7 +85,7 @@ def test_evaluation_pools_folds_and_summarises_seeds(tmp_path):
     assert len(table) == 6 and (table["data"] == "synthetic").all()
     # paper numbers only beside the full FAMNet's overall row; here there is none
     assert table["paper_uf1"].isna().all()
-    assert "| p | all | AMNet2D |" in table_markdown(table)
+    assert "| p | loso | all | AMNet2D |" in table_markdown(table)
 
     write_figures(document, tmp_path / "c.png", tmp_path / "s.png")
     assert (tmp_path / "c.png").stat().st_size > 5000 and (tmp_path / "s.png").stat().st_size > 5000

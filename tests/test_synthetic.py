@@ -69,11 +69,26 @@ def test_tiny_size(fmt):
 
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
-def test_tiny_frames_are_320x240(synthetic_tiny, fmt):
+def test_tiny_frames_are_320x240_and_samm_is_greyscale(synthetic_tiny, fmt):
     out_dir, info = synthetic_tiny
     frame = next((Path(out_dir) / info["layouts"][fmt]["root"]).rglob("*.jpg"))
     image = cv2.imread(str(frame))
     assert image is not None and image.shape == (240, 320, 3)
+    # as the releases: SAMM's JPEGs hold one channel, the others three
+    stored = cv2.imread(str(frame), cv2.IMREAD_UNCHANGED)
+    assert stored.shape == ((240, 320) if fmt == "samm" else (240, 320, 3))
+    assert info["greyscale"] == ["samm"]
+
+
+def test_each_layout_has_its_release_frame_rate(synthetic_tiny):
+    # the same movement recorded at 200 (CASME II, SAMM), 100 (SMIC), 90 (MMEW) and 30 fps (CAS(ME)^3)
+    _, info = synthetic_tiny
+    assert info["fps"] == {"casme2": 200, "samm": 200, "smic": 100, "mmew": 90, "casme3": 30}
+    settings = resolve_settings("tiny", {})
+    mean_frames = {fmt: np.mean([s.n_frames for s in plan_format(fmt, settings, 0)]) for fmt in ALL_FORMATS}
+    assert 19 < mean_frames["casme2"] < 29 and 19 < mean_frames["samm"] < 29          # 24 +- 20 %
+    assert 0.4 < mean_frames["smic"] / mean_frames["casme2"] < 0.6
+    assert mean_frames["casme3"] == 8                                                  # the generator's minimum
 
 
 # --- labels ----------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Smoke run of the Snakemake workflow on the tiny synthetic config, in a scratch copy of the repo
 (the run itself is the session fixture ``smoke_run`` of conftest.py)."""
 
+import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -54,7 +56,7 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
     assert (table.loc[table["slice"] == "all", "samples"] == 36).all()
     assert (table["seeds"] == 1).all() and table["config_hash"].str.len().eq(12).all()
-    assert "| synthetic | all | FAMNet |" in (results / "tables" / "all.md").read_text()
+    assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
     for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
         assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
     for figure in ("synthetic_confusion.png", "synthetic_per_subject.png"):
@@ -179,3 +181,45 @@ def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, 
     table = pd.read_csv(results / "tables" / "all.csv")
     assert f"Config hash <strong>{table['config_hash'].iloc[0]}</strong>" in html
     assert f"code version <strong>{table['code_version'].iloc[0]}</strong>" in html
+
+
+@pytest.fixture(scope="module")
+def cross_dataset_run(smoke_run, tmp_path_factory):
+    """The smoke run's copy with the cross-dataset protocols added (config/cross_dataset.yaml): only
+    their training, fusion, evaluation and the table run; generation and preprocessing are the smoke run's."""
+    work = tmp_path_factory.mktemp("cross") / "wf"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    result = snakemake(work, configfiles=("config/ci.yaml", "config/cross_dataset.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "rule preprocess:" not in result.stdout + result.stderr   # the smoke run's artefacts, reused
+    return work
+
+
+def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(cross_dataset_run):
+    results = cross_dataset_run / "results"
+    table = pd.read_csv(results / "tables" / "all.csv")
+    splits = table.groupby("protocol")["split"].agg(set).to_dict()
+    assert splits == {"synthetic": {"loso"}, "synthetic_lodo": {"lodo"},
+                      "synthetic_holdout": {"holdout:syn_casme2+syn_smic->syn_samm"}}
+    every = table[table["slice"] == "all"].set_index(["protocol", "method"])
+    assert set(every.loc["synthetic_lodo", "samples"]) == {36}        # every sample held out once
+    assert set(every.loc["synthetic_holdout", "samples"]) == {12}     # only syn_samm's 2 x 6 are scored
+    assert set(table.loc[table["protocol"] == "synthetic_holdout", "slice"]) == {"all", "syn_samm"}
+    assert "| synthetic_lodo | lodo | all | FAMNet |" in (results / "tables" / "all.md").read_text()
+    for protocol, folds in (("synthetic_lodo", 3), ("synthetic_holdout", 1)):
+        report = json.loads((results / "protocols" / f"{protocol}.json").read_text())
+        assert report["folds"] == folds and len(report["held_out_datasets"]) == folds
+        rows = pd.read_csv(results / "protocols" / f"{protocol}.csv", dtype=str)
+        dataset_of = dict(zip(rows["subject"], rows["dataset"]))
+        for variant in ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet"):
+            runs = sorted((results / "models" / protocol / variant / "seed0").glob("fold*/config.json"))
+            assert len(runs) == folds, (protocol, variant)
+            for path in runs:
+                info = json.loads(path.read_text())
+                held_out = set(report["held_out_datasets"][str(info["fold"])])
+                trained_on = {dataset_of[s] for s in info["train_subjects"]}
+                assert trained_on and not trained_on & held_out, (protocol, variant, info["fold"])
+                assert {dataset_of[s] for s in info["held_out_subjects"]} == held_out
+                if protocol == "synthetic_holdout":
+                    assert trained_on == {"syn_casme2", "syn_smic"}
+        assert len(list((results / "predictions" / protocol / "famnet" / "seed0").glob("fold*.csv"))) == folds

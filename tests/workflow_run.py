@@ -25,8 +25,8 @@ def tool_env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
-    """snakemake in ``work`` on config/ci.yaml with 2 cores; targets go in ``args``."""
+def snakemake(work: Path, *args: str, configfiles: tuple[str, ...] = ("config/ci.yaml",)) -> subprocess.CompletedProcess:
+    """snakemake in ``work`` on config/ci.yaml (or ``configfiles``) with 2 cores; targets go in ``args``."""
     # Targets go before --configfile, which takes every following word as a config file.
-    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", "config/ci.yaml"],
+    return subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configfiles],
                           cwd=work, env=tool_env(), capture_output=True, text=True, timeout=900)

@@ -21,6 +21,9 @@ MANIFEST_COLUMNS = [
     "n_frames", "emotion", "aus", "apex_source", "fixes",
 ]
 APEX_SOURCES = ("annotated", "fixed", "estimated")
+# Recording frame rates of the releases (docs/datasets.md); a dataset's config `fps` overrides.
+FRAME_RATES = {"casme2": 200, "samm": 200, "smic": 100, "mmew": 90, "casme3": 30}
+GREYSCALE_FORMATS = ("samm",)     # releases whose frames are single-channel JPEGs
 
 
 class DatasetError(ValueError):

@@ -6,8 +6,13 @@
 import json
 
 
-def preprocess_settings_json():
-    return json.dumps(config.get("preprocess") or {}, sort_keys=True)
+def preprocess_settings_json(dataset):
+    """The preprocess section plus the dataset's frame rate (its `fps`, else its release's)."""
+    from famnet.datasets.base import FRAME_RATES
+
+    spec = dataset_spec(dataset)
+    settings = {**(config.get("preprocess") or {}), "fps": spec.get("fps", FRAME_RATES[spec["format"]])}
+    return json.dumps(settings, sort_keys=True)
 
 
 def manifest_subjects(dataset):
@@ -53,7 +58,7 @@ rule preprocess:
         qc=report("results/qc/{dataset}/{subject}.png", caption="../report/qc.rst", category="Quality control",
                   subcategory="{dataset}", labels={"dataset": "{dataset}", "subject": "{subject}"}),
     params:
-        settings=lambda w: preprocess_settings_json(),
+        settings=lambda w: preprocess_settings_json(w.dataset),
     log:
         "results/logs/preprocess/{dataset}/{subject}.log",
     benchmark:

@@ -63,10 +63,12 @@ def variant_info(variant):
 
 
 def protocol_folds(protocol):
+    """The folds that hold something out (a holdout protocol's training-only rows are fold -1)."""
     import pandas as pd
+    from famnet.protocols import protocol_folds_of
 
     path = checkpoints.protocol.get(protocol=protocol).output.table
-    return sorted(int(f) for f in pd.read_csv(path, usecols=["fold"])["fold"].unique())
+    return protocol_folds_of(pd.read_csv(path, usecols=["fold"]))
 
 
 def protocol_classes(protocol):

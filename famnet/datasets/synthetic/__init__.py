@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from famnet.datasets.base import FRAME_RATES, GREYSCALE_FORMATS
 from famnet.datasets.synthetic.face import (Appearance, base_face, compose, eye_centres, render_frame,
                                            subject_transform, support_box)
 from famnet.datasets.synthetic.layouts import LAYOUT_PATHS, au_code, frame_path, write_sheet
@@ -81,6 +82,8 @@ def write_sample(spec: SampleSpec, settings: dict, seed: int, root: Path) -> Non
     for number, frame in render_sample(spec, settings, seed):
         path = frame_path(spec, root, number)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if spec.format in GREYSCALE_FORMATS:     # as the release: one-channel JPEGs
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
             raise OSError(f"could not write {path}")
 
@@ -118,7 +121,9 @@ def generate(out_dir, size: str = "tiny", seed: int = 0, formats=("casme2", "sam
     pd.DataFrame(truth).to_csv(staging / "truth.csv", index=False)
     info = {"size": size, "seed": seed, "formats": list(formats), "settings": settings,
             "layouts": {fmt: {"root": LAYOUT_PATHS[fmt][0], "annotation": LAYOUT_PATHS[fmt][1]} for fmt in formats},
-            "samples": {fmt: len(p) for fmt, p in plans.items()}}
+            "samples": {fmt: len(p) for fmt, p in plans.items()},
+            "fps": {fmt: FRAME_RATES[fmt] for fmt in formats},
+            "greyscale": [fmt for fmt in formats if fmt in GREYSCALE_FORMATS]}
     (staging / "generation.json").write_text(json.dumps(info, indent=2) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -8,6 +8,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from famnet.datasets.base import FRAME_RATES
 from famnet.datasets.synthetic.motion import AUEvent, sample_aus
 
 FORMAT_INDEX = {"casme2": 0, "samm": 1, "smic": 2, "mmew": 3, "casme3": 4}
@@ -15,10 +16,10 @@ FORMAT_INDEX = {"casme2": 0, "samm": 1, "smic": 2, "mmew": 3, "casme3": 4}
 PRESETS = {
     # CI: a few subjects per dataset, a few samples per class, ~24 frames of 320x240.
     "tiny": dict(subjects=2, samples_per_class=2, others_per_subject=0, n_frames=24, width=320, height=240,
-                 amplitude_px=2.5, realistic_lengths=False, megc_list=False),
+                 amplitude_px=2.5, realistic_lengths=True, megc_list=False),
     # The README's demo (./pipeline.sh run): six subjects, twelve samples each, in a few core-minutes.
     "demo": dict(subjects=2, samples_per_class=4, others_per_subject=0, n_frames=28, width=320, height=240,
-                 amplitude_px=2.5, realistic_lengths=False, megc_list=False),
+                 amplitude_px=2.5, realistic_lengths=True, megc_list=False),
     # Benchmarks at paper sizes (docs/performance.md): twelve subjects.
     "small": dict(subjects=4, samples_per_class=3, others_per_subject=0, n_frames=28, width=320, height=240,
                   amplitude_px=2.5, realistic_lengths=False, megc_list=False),
@@ -28,8 +29,10 @@ PRESETS = {
                  amplitude_px=2.0, realistic_lengths=True, megc_list=True),
 }
 
-# Onset->offset length relative to the 200 fps datasets, for realistic_lengths.
-FPS_FACTOR = {"casme2": 1.0, "samm": 1.0, "smic": 0.5, "mmew": 0.45, "casme3": 0.15}
+# Onset->offset length relative to the 200 fps datasets, for realistic_lengths: the same movement
+# recorded at each release's frame rate (SMIC 100, MMEW 90, CAS(ME)^3 30 fps) has that many fewer
+# frames. n_frames is the length at 200 fps.
+FPS_FACTOR = {fmt: rate / 200 for fmt, rate in FRAME_RATES.items()}
 # Neutral frames written before the onset and after the offset in each layout.
 PADDING = {"casme2": (0, 0), "samm": (3, 3), "smic": (0, 0), "mmew": (0, 2), "casme3": (6, 6)}
 
