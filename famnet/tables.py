@@ -173,7 +173,8 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
         for variant, method in document["methods"].items():
             for line in method["summary"]:
                 oracle = method.get("test_epoch_oracle", {}).get("scores", {}).get(line["slice"], {})
-                row = {"protocol": protocol, "split": document.get("split", "loso"), "slice": line["slice"], "method": method["method"], "variant": variant,
+                row = {"protocol": protocol, "split": document.get("split", "loso"), "slice": line["slice"],
+                       "method": method["method"], "variant": variant,
                        "uf1": 100 * line["uf1"], "uar": 100 * line["uar"], "uf1_std": 100 * line["uf1_std"],
                        "uar_std": 100 * line["uar_std"], "samples": line["samples"], "subjects": line["subjects"],
                        "seeds": line["seeds"], "uf1_test_epoch_oracle": 100 * oracle.get("uf1", np.nan),

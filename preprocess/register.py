@@ -6,7 +6,9 @@ sees the drift, which is larger than the micro-expression, rather than the expre
 frame's global motion relative to the onset is estimated on the aligned grey crops (Farneback flow,
 the robust affine fit of preprocess/flow.py over the face ellipse, so local AU motion is left out
 of it) and folded into that frame's crop matrix: the frame is warped once, from the source, onto
-the onset's face. ``preprocess.register_frames: false`` turns it off.
+the onset's face. The motion is estimated at ``register_size`` (112, or the crop size if smaller):
+Farneback costs 1.6 ms a frame at 64², 5.5 at 112² and 24 at 224² on one core.
+``preprocess.register_frames: false`` turns it off.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ def frame_motion(onset_grey: np.ndarray, frame_grey: np.ndarray) -> np.ndarray:
     """(3, 3) affine map of crop points from the onset to where they are in the frame."""
     flow = optical_flow(onset_grey, frame_grey, "farneback")
     return motion_matrix(fit_affine(flow, face_mask(onset_grey.shape[0])))
+
+
+def rescale_motion(motion: np.ndarray, factor: float) -> np.ndarray:
+    """``motion`` estimated on a grid ``factor`` times smaller, in the coordinates of the larger one."""
+    scale = np.diag([factor, factor, 1.0])
+    return scale @ motion @ np.linalg.inv(scale)
 
 
 def registered_matrix(matrix: np.ndarray, motion: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from preprocess.clip import assemble_clip, clip_plan, frames_needed, sample_time
 from preprocess.face import (Face, alignment_matrix, detect_faces, find_face, get_detector, get_predictor,
                              landmarks_in_box, scale_matrix, warp)
 from preprocess.flow import flow_with_strain
-from preprocess.register import frame_motion, motion_size, registered_matrix
+from preprocess.register import frame_motion, motion_size, registered_matrix, rescale_motion
 from preprocess.settings import DEFAULTS, resolve
 
 STAGES = ("load", "decode", "detect", "align", "register", "apex", "flow", "clip")
@@ -261,10 +261,12 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
         nonlocal onset_grey
         if not settings["register_frames"] or number == onset:
             return matrix
+        size = min(settings["register_size"], s)     # estimated on a smaller grid: a global motion needs no detail
         with timer.stage("register"):
             if onset_grey is None:
-                onset_grey = cv2.cvtColor(crop(onset), cv2.COLOR_RGB2GRAY)
-            motion = frame_motion(onset_grey, cv2.cvtColor(crop(number), cv2.COLOR_RGB2GRAY))
+                onset_grey = cv2.cvtColor(crop(onset, size), cv2.COLOR_RGB2GRAY)
+            motion = rescale_motion(frame_motion(onset_grey, cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)),
+                                    s / size)
             registration[str(number)] = round(motion_size(motion, s), 3)
         return registered_matrix(matrix, motion)
 

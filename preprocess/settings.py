@@ -14,7 +14,7 @@ DEFAULTS: dict = {
     "clip_length": 16,            # T: frames per clip, onset..offset
     "clip_sampling": "span",      # span: T frames over onset..offset; time: T frames over clip_seconds at the fps
     "clip_seconds": 0.5,          # time: the clip's duration from the onset (the micro-expression limit)
-    "fps": None,                  # the dataset's frame rate (the rule passes the dataset's; famnet.datasets.base.FRAME_RATES)
+    "fps": None,                  # the dataset's frame rate (the rule passes it; datasets.base.FRAME_RATES)
     "colour": "keep",             # keep: frames as recorded (SAMM's grey in 3 equal channels); grey: every dataset grey
     "flow_size": 128,             # side of the grid the onset->apex flow is computed on
     "canonical": {"left_eye": [0.3, 0.38], "right_eye": [0.7, 0.38], "mouth": [0.5, 0.78]},
@@ -29,6 +29,7 @@ DEFAULTS: dict = {
         "window": 2,              # nearest: at most this many frames away, inside onset..offset
     },
     "register_frames": True,      # warp the apex and clip frames onto the onset face (head drift)
+    "register_size": 112,         # side of the grey crops the head motion is estimated on (at most crop_size)
     "flow": {
         "method": "tvl1",         # tvl1 (OpenCV contrib DualTVL1) or farneback (faster)
         "remove_global_motion": True,   # subtract the affine motion fitted over the face (head drift)

@@ -19,11 +19,11 @@ from famnet.datasets.synthetic.motion import AUEvent, anchors
 from preprocess.apex import candidate_frames, estimate_apex, smooth
 from preprocess.artifact import ARRAY_KEYS, load_subject, skip_report, write_subject
 from preprocess.clip import assemble_clip, clip_plan, frames_needed, sample_times
-from preprocess.face import (alignment_matrix, anchor_points, canonical_points, find_face, similarity_lstsq,
-                             transform_points, warp)
+from preprocess.face import (alignment_matrix, anchor_points, canonical_points, find_face, scale_matrix,
+                             similarity_lstsq, transform_points, warp)
 from preprocess.flow import face_mask, flow_with_strain, normalise, optical_flow, optical_strain
 from preprocess.qc import qc_figure
-from preprocess.register import frame_motion, registered_matrix
+from preprocess.register import frame_motion, registered_matrix, rescale_motion
 from preprocess.run import (DamagedFrameError, FrameReader, NoFaceError, PreprocessError, Timer,
                             process_subject, run)
 from preprocess.settings import resolve
@@ -318,6 +318,13 @@ def test_registration_recovers_a_known_head_movement_and_leaves_the_expression()
     error = np.linalg.norm((motion @ points - truth @ points)[:2], axis=0)
     drift = np.linalg.norm((truth @ points - points)[:2], axis=0)
     assert drift.mean() > 0.4 and error.mean() < 0.25 * drift.mean(), (drift.mean(), error.mean())
+    # estimated on this 64 grid, carried to a 128 crop (register_size below crop_size): the known
+    # movement in the 128 crop's coordinates
+    big = np.vstack([scale_matrix(matrix, 2.0), [0, 0, 1]])
+    points_big = np.vstack([2 * points[:2], points[2:]])
+    truth_big = big @ move @ np.linalg.inv(big)
+    error_big = np.linalg.norm((rescale_motion(motion, 2.0) @ points_big - truth_big @ points_big)[:2], axis=0)
+    assert error_big.mean() < 0.25 * np.linalg.norm((truth_big @ points_big - points_big)[:2], axis=0).mean()
 
     registered = grey(moved, registered_matrix(matrix, motion)).astype(float)
     unregistered, still = grey(moved, matrix).astype(float), grey(frames[spec.apex], matrix).astype(float)
