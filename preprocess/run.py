@@ -47,7 +47,8 @@ class DamagedFrameError(PreprocessError):
 
 
 class Timer:
-    """Accumulates seconds per stage (decode, detect, align, register, apex, flow, clip) and counts decoded frames."""
+    """Accumulates seconds per stage (decode, detect, align, register, apex, flow, clip) and counts
+    decoded frames."""
 
     def __init__(self):
         self.seconds = defaultdict(float)
@@ -245,33 +246,34 @@ def process_sample(row, dataset: str, settings: dict, timer: Timer, face: Face |
     with timer.stage("align"):
         matrix = alignment_matrix(face.landmarks, s, settings["canonical"], settings["mouth_weight"])
 
-    def crop(number: int, size: int = s, frame_matrix: np.ndarray = matrix) -> np.ndarray:
+    def crop(number: int, size: int = s, crop_matrix: np.ndarray = matrix) -> np.ndarray:
         """Aligned RGB crop of side ``size``. The frame is decoded at the smallest JPEG reduction that
         still gives at least one source pixel per crop pixel, then warped straight to ``size``."""
-        sized = scale_matrix(frame_matrix, size / s)
+        sized = scale_matrix(crop_matrix, size / s)
         factor = reduction_for(sized, settings["reduced_decode"])
         out = warp(read(number, factor), for_reduced(sized, factor), size)
         return as_grey_rgb(out) if settings["colour"] == "grey" else out
 
-    onset_grey = None
+    def grey(number: int, size: int) -> np.ndarray:
+        return cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)
+
+    registered: dict[int, np.ndarray] = {onset: matrix}   # frame -> its crop matrix (the apex may be a clip frame)
     registration: dict[str, float] = {}
+    onset_grey = None
 
     def frame_matrix(number: int) -> np.ndarray:
         """The crop matrix of a frame: the onset's, registered to the onset face (preprocess/register.py)."""
         nonlocal onset_grey
-        if not settings["register_frames"] or number == onset:
+        if not settings["register_frames"]:
             return matrix
-        size = min(settings["register_size"], s)     # estimated on a smaller grid: a global motion needs no detail
-        with timer.stage("register"):
-            if onset_grey is None:
-                onset_grey = cv2.cvtColor(crop(onset, size), cv2.COLOR_RGB2GRAY)
-            motion = rescale_motion(frame_motion(onset_grey, cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)),
-                                    s / size)
+        if number not in registered:
+            size = min(settings["register_size"], s)     # a global motion needs no detail: a smaller grid
+            with timer.stage("register"):
+                onset_grey = grey(onset, size) if onset_grey is None else onset_grey
+                motion = rescale_motion(frame_motion(onset_grey, grey(number, size)), s / size)
             registration[str(number)] = round(motion_size(motion, s), 3)
-        return registered_matrix(matrix, motion)
-
-    def grey(number: int, size: int) -> np.ndarray:
-        return cv2.cvtColor(crop(number, size), cv2.COLOR_RGB2GRAY)
+            registered[number] = registered_matrix(matrix, motion)
+        return registered[number]
 
     meta: dict = {"sample": row.sample, "face_frame": face.frame, "face_score": face.score}
     apex_source = row.apex_source
