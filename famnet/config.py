@@ -75,17 +75,12 @@ def _check_references(config: dict) -> None:
         if "synthetic" in spec and spec["format"] not in synthetic[spec["synthetic"]].get("formats", []):
             raise ConfigError(f"config error at datasets.{name}.format: synthetic entry {spec['synthetic']!r} "
                               f"does not generate format {spec['format']}")
+    from famnet.protocols import split_problem
+
     for name, spec in protocols.items():
-        split = spec.get("split", "loso")
-        if isinstance(split, dict):
-            named = split["train"] + split["test"]
-            if sorted(named) != sorted(spec["datasets"]) or set(split["train"]) & set(split["test"]):
-                raise ConfigError(f"config error at protocols.{name}.split: train {split['train']} and test "
-                                  f"{split['test']} must split the protocol's datasets {spec['datasets']} "
-                                  f"between them, each dataset on one side")
-        if split == "lodo" and len(spec["datasets"]) < 2:
-            raise ConfigError(f"config error at protocols.{name}.split: lodo needs at least two datasets, "
-                              f"has {spec['datasets']}")
+        problem = split_problem(spec.get("split", "loso"), spec["datasets"])
+        if problem:
+            raise ConfigError(f"config error at protocols.{name}.split: {problem}")
     for name in config["run"]["protocols"]:
         if name not in protocols:
             raise ConfigError(f"config error at run.protocols: no protocol named {name!r} "

@@ -69,6 +69,23 @@ def protocol_folds_of(table: pd.DataFrame) -> list[int]:
     return sorted(int(f) for f in table["fold"].unique() if f != TRAIN_ONLY)
 
 
+def split_problem(split, datasets: list[str]) -> str | None:
+    """What is wrong with a protocol's split for its datasets, or None (the config check and
+    build_protocol both ask)."""
+    if split == "lodo" and len(datasets) < 2:
+        return f"lodo needs at least two datasets, has {datasets}"
+    if not isinstance(split, dict):
+        return None
+    train, test = list(split["train"]), list(split["test"])
+    both = sorted(set(train) & set(test))
+    if both:
+        return f"datasets {both} are both trained on and held out"
+    if sorted(train + test) != sorted(datasets):
+        return (f"train {train} and test {test} must split the protocol's datasets between them: together "
+                f"they must be exactly its datasets {datasets}")
+    return None
+
+
 def assign_folds(name: str, table: pd.DataFrame, datasets: list[str], split) -> pd.DataFrame:
     """``fold`` and ``fold_by`` of every row under the protocol's split (module docstring)."""
     split = split or "loso"
@@ -83,13 +100,10 @@ def assign_folds(name: str, table: pd.DataFrame, datasets: list[str], split) -> 
                                 f"has {present}")
         return table.assign(fold=table["dataset"].map({d: i for i, d in enumerate(present)}).astype(int),
                             fold_by="dataset")
+    problem = split_problem(split, datasets)
+    if problem:
+        raise ProtocolError(f"protocol {name!r}: split: {problem}")
     train, test = list(split["train"]), list(split["test"])
-    both = sorted(set(train) & set(test))
-    if both:
-        raise ProtocolError(f"protocol {name!r}: datasets {both} are both trained on and held out")
-    if sorted(train + test) != sorted(datasets):
-        raise ProtocolError(f"protocol {name!r}: the holdout split's train {train} and test {test} must be "
-                            f"exactly its datasets {datasets}")
     for role, names in (("train", train), ("test", test)):
         if not table["dataset"].isin(names).any():
             raise ProtocolError(f"protocol {name!r}: no sample of the {role} datasets {names}")
