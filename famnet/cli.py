@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from famnet.io import write_csv_atomic, write_text_atomic
+from famnet.datasets.formats import FORMATS
 from famnet.methods import METHODS
 
 
@@ -30,12 +31,16 @@ def _manifest(args) -> None:
     from famnet.datasets import build_manifest
     from famnet.datasets.errata import ERRATA_LOG_COLUMNS, errata_log_path
 
-    manifest = build_manifest(args.dataset, args.format, args.root, args.annotation, errata=args.errata)
+    au_sheets = json.loads(args.au_sheets) if args.au_sheets else None
+    manifest = build_manifest(args.dataset, args.format, args.root, args.annotation, errata=args.errata,
+                              au_sheets=au_sheets)
     applied = pd.DataFrame(manifest.attrs["errata"], columns=ERRATA_LOG_COLUMNS)
     write_csv_atomic(manifest, args.out)
     write_csv_atomic(applied, errata_log_path(args.out))
     counts = manifest["emotion"].value_counts().to_dict()
-    print(f"{args.dataset}: {len(manifest)} samples, {manifest['subject'].nunique()} subjects, emotions {counts}, "
+    sources = manifest["source"].value_counts().to_dict()
+    print(f"{args.dataset}: {len(manifest)} samples, {manifest['subject'].nunique()} subjects, sources {sources}, "
+          f"emotions {counts}, AUs known {int((manifest['aus'] != '').sum())}, "
           f"apex {manifest['apex_source'].value_counts().to_dict()}, rows corrected {int((manifest['fixes'] != '').sum())}, "
           f"errata applied {len(applied)} {applied['action'].value_counts().to_dict()}")
 
@@ -176,11 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     manifest = commands.add_parser("manifest", help="read one dataset into results/manifest/<dataset>.csv "
                                                      "(+ <dataset>.errata.csv: the errata applied)")
     manifest.add_argument("--dataset", required=True, help="dataset name (the subject namespace)")
-    manifest.add_argument("--format", required=True, choices=["casme2", "samm", "smic", "mmew", "casme3"])
+    manifest.add_argument("--format", required=True, choices=list(FORMATS), help="famnet/datasets/formats.py")
     manifest.add_argument("--root", required=True)
     manifest.add_argument("--annotation")
     manifest.add_argument("--errata", default="builtin",
                           help="builtin (famnet/errata/<format>.csv), none, or the path of an errata CSV")
+    manifest.add_argument("--au-sheets", help='megc2019_public: JSON {"casme2": sheet, "samm": sheet} whose AUs are joined')
     manifest.add_argument("--out", required=True, type=Path)
     manifest.set_defaults(func=_manifest)
 
@@ -211,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
     train.add_argument("--branch", required=True, choices=sorted(METHODS),
                        help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
-    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au"])
+    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", "input_apex", "input_flow",
+                                                              "input_apex_flow", "input_clip", "input_clip_diff"])
     train.add_argument("--fold", required=True, type=int, help="the held-out fold")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--model-json", default="{}", help="JSON: models.<branch> of config.yaml (no ablation applied)")

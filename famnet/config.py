@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
@@ -34,6 +33,8 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
 
 def _raise_first_error(schema: dict, value, prefix: tuple = ()) -> None:
     """ConfigError for the shallowest schema violation, with the key path and, for a typo, the key."""
+    import jsonschema    # here, not at import: a train job needs only check_known_keys
+
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value),
                     key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if not errors:
@@ -65,11 +66,20 @@ def _check_references(config: dict) -> None:
     datasets = config.get("datasets", {})
     synthetic = config.get("synthetic", {}) or {}
     protocols = config.get("protocols", {})
+    from famnet.datasets.formats import FORMATS
+
     for name, spec in datasets.items():
+        if spec["format"] not in FORMATS:
+            raise ConfigError(f"config error at datasets.{name}.format: unknown format {spec['format']!r} "
+                              f"(known: {sorted(FORMATS)})")
+        fmt = FORMATS[spec["format"]]
+        foreign = sorted(k for k in ("au_sheets",) if k in spec and k not in fmt.options)
+        if foreign:
+            raise ConfigError(f"config error at datasets.{name}.{foreign[0]}: format {fmt.name} does not read it")
         if "synthetic" in spec and spec["synthetic"] not in synthetic:
             raise ConfigError(f"config error at datasets.{name}.synthetic: no synthetic entry named "
                               f"{spec['synthetic']!r} (defined: {sorted(synthetic)})")
-        if spec["format"] != "smic" and not spec.get("annotation"):
+        if fmt.needs_annotation and not spec.get("annotation"):
             raise ConfigError(f"config error at datasets.{name}.annotation: format {spec['format']} needs "
                               f"its annotation sheet")
         if "synthetic" in spec and spec["format"] not in synthetic[spec["synthetic"]].get("formats", []):
@@ -78,7 +88,7 @@ def _check_references(config: dict) -> None:
     from famnet.protocols import split_problem
 
     for name, spec in protocols.items():
-        problem = split_problem(spec.get("split", "loso"), spec["datasets"])
+        problem = split_problem(spec.get("split", "loso"), protocol_units(config, name))
         if problem:
             raise ConfigError(f"config error at protocols.{name}.split: {problem}")
     for name in config["run"]["protocols"]:
@@ -86,6 +96,16 @@ def _check_references(config: dict) -> None:
             raise ConfigError(f"config error at run.protocols: no protocol named {name!r} "
                               f"(defined: {sorted(protocols)})")
         missing_datasets(config, name, raise_error=True)
+
+
+def protocol_units(config: dict, protocol: str) -> list[str]:
+    """What a protocol's split may name (famnet.protocols.protocol_units)."""
+    from famnet.protocols import protocol_units as units
+
+    # A dataset not defined (yet: an overlay may) is taken to be of the format of its name.
+    formats = {name: (config["datasets"].get(name) or {}).get("format", name)
+               for name in config["protocols"][protocol]["datasets"]}
+    return units(config["protocols"][protocol], formats)
 
 
 def missing_datasets(config: dict, protocol: str, raise_error: bool = False) -> list[str]:

@@ -32,12 +32,18 @@ import torch
 import torch.nn.functional as F
 
 from famnet.aus import parse_aus
+from famnet.datasets.formats import INPUT_ARRAYS
 from famnet.protocols import TRAIN_ONLY
 
 INPUTS = ("apex", "flow", "apex_flow", "clip", "clip_diff", "flow_regions")
 FLOW_CHANNELS = ("u", "v", "strain")    # the artefact's flow channels, in stored order
 PER_IMAGE = ("none", "minmax", "minmax_255")
 FLOW_KINDS = ("flow", "apex_flow", "flow_regions")
+# HTNet's 2×2 region montage, tiles in row-major order (top-left, top-right, bottom-left, bottom-right).
+# ``authors``: what HTNet's main_HTNet.py assembles (its transposed landmark slicing puts the mouth
+# beside each eye); ``regions``: eyes over mouth corners. Left = left of the image.
+MONTAGES = {"authors": ("eye_left", "mouth_left", "eye_right", "mouth_right"),
+            "regions": ("eye_left", "eye_right", "mouth_left", "mouth_right")}
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,15 @@ class InputSpec:
     and HTNet read flow images normalised so and saved as 8-bit PNGs), after any mirroring.
     standardise: afterwards, the fold's per-channel mean / std of its training samples (the FAMNet
     branches); False leaves the per-image values as they are.
+    montage (flow_regions): the tile layout, one of MONTAGES. HTNet's config declares ``authors`` by
+    default; the field's own default, ``regions``, is how a spec stored without the key was trained.
     """
     kind: str
     channels: tuple[str, ...] = FLOW_CHANNELS
     size: int | None = None
     per_image: str = "none"
     standardise: bool = True
+    montage: str = "regions"
 
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -69,6 +78,8 @@ class InputSpec:
             raise ValueError(f"per_image must be one of {list(PER_IMAGE)}, got {self.per_image!r}")
         if self.size is not None and self.size < 4:
             raise ValueError(f"input size must be >= 4 pixels, got {self.size}")
+        if self.montage not in MONTAGES:
+            raise ValueError(f"montage must be one of {list(MONTAGES)}, got {self.montage!r}")
 
     @classmethod
     def of(cls, value) -> "InputSpec":
@@ -80,8 +91,11 @@ class InputSpec:
         return cls(**value)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "channels": list(self.channels), "size": self.size, "per_image": self.per_image,
-                "standardise": self.standardise}
+        values = {"kind": self.kind, "channels": list(self.channels), "size": self.size, "per_image": self.per_image,
+                  "standardise": self.standardise}
+        if self.kind == "flow_regions" or self.montage != "regions":     # other kinds: as before the key
+            values["montage"] = self.montage
+        return values
 
     @property
     def u_channel(self) -> int | None:
@@ -109,6 +123,7 @@ class ProtocolData:
     labels: torch.Tensor         # N class ids
     au_targets: torch.Tensor     # N×K multi-hot over the configured AU list
     au_mask: torch.Tensor        # N bools: False where the sample's AUs are unknown (SMIC, '?')
+    flow_encoding: str = "pixels"   # how the artefacts' flow is encoded (famnet.datasets.formats.FLOW_ENCODINGS)
 
     def __post_init__(self):
         self.spec = InputSpec.of(self.input)
@@ -128,36 +143,37 @@ class ProtocolData:
         def compact(part: int) -> torch.Tensor:
             return torch.from_numpy(self.arrays[part][indices]).to(device, non_blocking=True)
 
-        kind, spec = self.input, self.spec
+        kind, spec, encoding = self.input, self.spec, self.flow_encoding
         if kind == "apex":
             x = _rgb(compact(0))
         elif kind == "flow":
-            x = _flow(compact(0), spec)
+            x = _flow(compact(0), spec, encoding=encoding)
         elif kind in ("clip", "clip_diff"):
             # artefact N×T×3×C×C -> torchvision video layout N×3×T×C×C
             clip = compact(0).permute(0, 2, 1, 3, 4).float().div_(255.0)
             x = clip - clip[:, :, :1] if kind == "clip_diff" else clip
         elif kind == "flow_regions":
             centres = torch.from_numpy(self.arrays[1][indices]).to(device)
-            return region_patches(compact(0), centres, spec, flip)
+            return region_patches(compact(0), centres, spec, flip, encoding)
         else:
             apex = _rgb(compact(0))
-            x = torch.cat([apex, _flow(compact(1), spec, size=apex.shape[-1])], dim=1)
+            x = torch.cat([apex, _flow(compact(1), spec, size=apex.shape[-1], encoding=encoding)], dim=1)
         if flip is not None and flip.any():
             flip = flip.to(x.device)
-            x[flip] = hflip(x[flip], spec)
+            x[flip] = hflip(x[flip], spec, encoding)
         return _per_image(x, spec)
 
 
-def _flow(flow: torch.Tensor, spec: InputSpec, size: int | None = None) -> torch.Tensor:
-    """Stored N×3×F×F float16 flow -> the spec's channels at its size (u, v rescaled with the grid)."""
+def _flow(flow: torch.Tensor, spec: InputSpec, size: int | None = None, encoding: str = "pixels") -> torch.Tensor:
+    """Stored N×3×F×F float16 flow -> the spec's channels at its size (u, v rescaled with the grid
+    where the encoding is ``pixels``; a per-image scaled flow has no grid unit to rescale)."""
     flow = flow.float()
     size = size or spec.size
     if size and size != flow.shape[-1]:
-        # Flow is in pixels of its own grid: rescale the vectors with the grid; strain is a ratio.
         scale = size / flow.shape[-1]
         flow = F.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        flow[:, :2] *= scale
+        if encoding == "pixels":    # pixels of its own grid: the vectors grow with it; strain is a ratio
+            flow[:, :2] *= scale
     keep = [FLOW_CHANNELS.index(c) for c in spec.channels]
     return flow if keep == [0, 1, 2] else flow[:, keep]
 
@@ -177,9 +193,11 @@ def region_centres(landmarks: np.ndarray, align_matrix: np.ndarray, crop_size: i
 
 
 def region_patches(flow: torch.Tensor, centres: torch.Tensor, spec: InputSpec,
-                   flip: torch.Tensor | None = None) -> torch.Tensor:
-    """HTNet's input: four (size/2)² patches of the flow around the region centres, assembled 2×2
-    into one size² image, [eye left | eye right] over [mouth left | mouth right].
+                   flip: torch.Tensor | None = None, encoding: str = "pixels") -> torch.Tensor:
+    """HTNet's input: four (size/2)² patches of the flow around the region centres (``centres`` in
+    REGION_LANDMARKS order), assembled 2×2 into one size² image as ``spec.montage`` lays them out:
+    ``authors`` [eye left | mouth left] over [eye right | mouth right] (HTNet's main_HTNet.py),
+    ``regions`` [eye left | eye right] over [mouth left | mouth right].
 
     The flow is resized to ``spec.size`` and normalised per image first (the whole-face flow image
     is what gets cut); a centre is rounded to the grid and clamped so its patch stays inside
@@ -188,20 +206,22 @@ def region_patches(flow: torch.Tensor, centres: torch.Tensor, spec: InputSpec,
     """
     size = spec.size or flow.shape[-1]
     half, quarter = size // 2, size // 4
-    flow = _flow(flow, spec, size=size)
+    flow = _flow(flow, spec, size=size, encoding=encoding)
     centres = centres.float().clone()
     if flip is not None and flip.any():
         flip = flip.to(flow.device)
         flow = flow.clone()     # never mirror the caller's tensor in place
-        flow[flip] = hflip(flow[flip], InputSpec("flow", channels=spec.channels))
+        flow[flip] = hflip(flow[flip], InputSpec("flow", channels=spec.channels), encoding)
         mirrored = centres[flip]
         mirrored[..., 0] = 1.0 - mirrored[..., 0]
         centres[flip] = mirrored[:, [1, 0, 3, 2]]
     flow = _per_image(flow, spec)
     grid = (centres * size).round().long().clamp(quarter, size - half + quarter)      # N×4×(x, y)
     out = flow.new_empty(flow.shape[0], flow.shape[1], 2 * half, 2 * half)
+    regions = list(REGION_LANDMARKS)
+    tiles = [regions.index(name) for name in MONTAGES[spec.montage]]      # row-major tile -> region
     for n in range(flow.shape[0]):
-        for region, (row, col) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        for region, (row, col) in zip(tiles, ((0, 0), (0, 1), (1, 0), (1, 1))):
             x, y = grid[n, region].tolist()
             out[n, :, row * half:(row + 1) * half, col * half:(col + 1) * half] = \
                 flow[n, :, y - quarter:y - quarter + half, x - quarter:x - quarter + half]
@@ -240,12 +260,12 @@ def au_targets(table: pd.DataFrame, aus) -> tuple[torch.Tensor, torch.Tensor]:
     return targets, mask
 
 
-ARTEFACT_KEYS = {"apex": ("apex_rgb",), "flow": ("flow",), "apex_flow": ("apex_rgb", "flow"), "clip": ("clip",),
-                 "clip_diff": ("clip",), "flow_regions": ("flow", "landmarks", "align_matrix")}
+ARTEFACT_KEYS = INPUT_ARRAYS     # the arrays each input kind reads (famnet.datasets.formats)
 
 
-def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> list[np.ndarray]:
-    """The arrays an input kind needs of one subject's artefact, reordered to the protocol rows."""
+def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[list[np.ndarray], str]:
+    """The arrays an input kind needs of one subject's artefact, reordered to the protocol rows, and
+    the artefact's flow encoding."""
     from preprocess.artifact import load_subject
 
     keys = ARTEFACT_KEYS[kind]
@@ -271,7 +291,7 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> list[n
             raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: the sidecar of {path} does "
                              f"not give the crop size the landmarks' alignment maps to (rerun the preprocess rule)")
         arrays = [arrays[0], region_centres(arrays[1], arrays[2], int(shape[1]))]
-    return arrays
+    return arrays, artefact["meta"].get("flow_encoding", "pixels")
 
 
 def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | InputSpec | dict,
@@ -281,8 +301,10 @@ def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | Inpu
     table = table.reset_index(drop=True)
     parts: list[list[np.ndarray]] | None = None
     order: list[np.ndarray] = []
+    encodings: dict[str, list[str]] = {}
     for subject, rows in table.groupby("subject", sort=False):
-        arrays = _subject_arrays(preprocessed_root, subject, rows, spec.kind)
+        arrays, encoding = _subject_arrays(preprocessed_root, subject, rows, spec.kind)
+        encodings.setdefault(encoding, []).append(subject)
         parts = parts or [[] for _ in arrays]
         for part, array in zip(parts, arrays):
             part.append(array)
@@ -290,20 +312,36 @@ def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | Inpu
     # Back to table order (groupby collected the rows subject by subject).
     inverse = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
     arrays = tuple(np.concatenate(part)[inverse] for part in parts) if order else ()
-    arrays = _resized_once(arrays, spec)
+    encoding = flow_encoding_for(spec, encodings)
+    arrays = _resized_once(arrays, spec, encoding)
     targets, mask = au_targets(table, aus)
     labels = torch.tensor(table["label"].to_numpy(np.int64))
-    return ProtocolData(table, spec, arrays, labels, targets, mask)
+    return ProtocolData(table, spec, arrays, labels, targets, mask, encoding)
 
 
-def _resized_once(arrays: tuple, spec: InputSpec, chunk: int = 256) -> tuple:
+def flow_encoding_for(spec: InputSpec, encodings: dict[str, list[str]]) -> str:
+    """The one flow encoding a batch decodes, from {encoding: subjects}. A per-image min-max input
+    reads any mix (min-max of a rescaled or negated u equals that of the stored or range-reversed
+    one, so the ``pixels`` operations are exact for every encoding); a standardised input refuses a
+    mix, whose channels would mean different things from one subject to the next."""
+    if len(encodings) <= 1:
+        return next(iter(encodings), "pixels")
+    if spec.kind not in FLOW_KINDS or spec.per_image != "none":
+        return "pixels"
+    listed = "; ".join(f"{e}: {len(s)} subjects, e.g. {s[0]!r}" for e, s in sorted(encodings.items()))
+    raise ValueError(f"input {spec.kind!r} is standardised over the fold, but the protocol's artefacts encode their "
+                     f"flow differently ({listed}): a per-image min-max image and a flow in pixels cannot share "
+                     f"one normalisation. Train this method on one kind of dataset, or give it a per-image input")
+
+
+def _resized_once(arrays: tuple, spec: InputSpec, encoding: str = "pixels", chunk: int = 256) -> tuple:
     """Resize a flow to the spec's side once at load (as float16, the stored precision) rather than
     in every batch: the baselines read 28×28 and train hundreds of epochs. A mirror commutes with
     the (symmetric) resize, so the per-batch flip and per-image scaling stay exact."""
     if spec.kind not in ("flow", "flow_regions") or not spec.size or not arrays or arrays[0].shape[-1] == spec.size:
         return arrays
     full = InputSpec(spec.kind, size=spec.size)      # all three channels: the batch picks its own
-    resized = np.concatenate([_flow(torch.from_numpy(arrays[0][i:i + chunk]), full).numpy().astype(np.float16)
+    resized = np.concatenate([_flow(torch.from_numpy(arrays[0][i:i + chunk]), full, encoding=encoding).numpy().astype(np.float16)
                               for i in range(0, len(arrays[0]), chunk)])
     return (resized, *arrays[1:])
 
@@ -384,12 +422,17 @@ class Normalisation:
         return (x - mean) / std
 
 
-def hflip(x: torch.Tensor, input: str | InputSpec) -> torch.Tensor:
-    """Mirror the inputs left-right; flow's u changes sign (the motion mirrors too)."""
+def hflip(x: torch.Tensor, input: str | InputSpec, encoding: str = "pixels") -> torch.Tensor:
+    """Mirror the inputs left-right; flow's u mirrors too: negated about zero where zero is known
+    (``pixels``, ``unit_max``), reversed about its range (255 − u) for per-image min-max images
+    (``minmax_255``: 128 is not zero motion). Applied before any standardisation."""
     x = x.flip(-1)
     u = InputSpec.of(input).u_channel
     if u is not None:
-        x[:, u] *= -1
+        if encoding == "minmax_255":
+            x[:, u] = 255.0 - x[:, u]
+        else:
+            x[:, u] *= -1
     return x
 
 

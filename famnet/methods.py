@@ -7,7 +7,9 @@
 FAMNet's branches (amnet2d, amnet3d) train with the ``training`` section of config.yaml; each
 baseline with its paper's recipe (``METHODS[name].recipe``), over which ``models.<method>.training``
 may set keys (every departure is written in docs/baselines.md and in the config). The run-wide keys
-(seeds, device, amp, threads, val_fraction, the oracle analysis) always come from ``training``.
+(seeds, device, threads, val_fraction, the oracle analysis) always come from ``training``; ``amp``
+(bf16 autocast on CUDA) is a recipe key: the branches take ``training.amp``, the baselines train in
+fp32 as their authors did unless ``models.<baseline>.training.amp`` says otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Keys a method's recipe sets; the rest of TrainConfig is run-wide.
-RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "lr_schedule", "class_balance", "hflip")
+RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "lr_schedule", "class_balance", "hflip",
+               "amp")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Method:
     default_input: str = ""         # FAMNet branches: input kind when models.<name>.input is not set
                                     # (a baseline's model class declares its own)
     recipe: dict = field(default_factory=dict)   # the paper's training recipe (baselines)
-    paper: dict | None = None       # published result: uf1, uar (percent), protocol, selection, source
+    paper: dict | None = None       # published result: uf1, uar (percent), protocol, selection, source;
+                                    # optional ``alt``: a second published pair {uf1, uar, source}
 
     @property
     def multitask(self) -> bool:
@@ -43,9 +47,9 @@ class Method:
 
 
 # What the three baselines' papers share: Adam without weight decay at a constant learning rate,
-# plain cross-entropy, no augmentation.
+# plain cross-entropy, no augmentation, fp32 (no autocast).
 PAPER_RECIPE = {"optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant", "class_balance": "none",
-                "hflip": 0.0}
+                "hflip": 0.0, "amp": False}
 
 # Published numbers, MEGC2019 composite (SMIC-HS + CASME II + SAMM, 3 classes, LOSO), as fractions
 # in the papers, in percent here. `selection` says how the paper's code chose the reported epoch.
@@ -56,7 +60,11 @@ METHODS = {
         "ststnet", "STSTNet", "baseline",
         recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800},
         paper={"uf1": 73.53, "uar": 76.05, "protocol": "megc2019", "selection": "last epoch",
-               "source": "Liong et al., FG 2019 (MEGC2019)"}),
+               "source": "Liong et al., FG 2019 (MEGC2019): the authors' MATLAB model (500 epochs, L2 1e-4, "
+                         "zero-centred input, padding 1), not the recipe run here",
+               "alt": {"uf1": 72.09, "uar": 72.50,
+                       "source": "the authors' Python rerun of the recipe run here (christy1206/STSTNet main.py, "
+                                 "STSTNet_python_logfile.txt, last epoch)"}}),
     "off_apexnet": Method(
         "off_apexnet", "OFF-ApexNet", "baseline",
         recipe={**PAPER_RECIPE, "lr": 1e-4, "batch_size": 64, "epochs": 3000},
@@ -85,8 +93,8 @@ def method(name: str) -> Method:
 
 
 def architecture(model_config: dict | None) -> dict:
-    """models.<method> without its training recipe: what builds the model."""
-    return {k: v for k, v in (model_config or {}).items() if k != "training"}
+    """models.<method> without its training recipe and seeds: what builds the model."""
+    return {k: v for k, v in (model_config or {}).items() if k not in ("training", "seeds")}
 
 
 def training_settings(name: str, training: dict, model_config: dict | None = None) -> dict:
@@ -107,3 +115,53 @@ def training_settings(name: str, training: dict, model_config: dict | None = Non
 
 
 __all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "method", "architecture", "training_settings"]
+
+
+# What each baseline reads, as its model class declares it (Method.input_spec; a test keeps the two
+# equal): known without importing torch, so the workflow checks methods against datasets when the
+# DAG is built (famnet.datasets.formats.input_problem).
+BASELINE_INPUT_KINDS = {"ststnet": "flow", "off_apexnet": "flow", "htnet": "flow_regions"}
+
+
+def input_kind(name: str, model_config: dict | None = None) -> str:
+    """The input kind (famnet.data.INPUTS) method ``name`` reads under its model config."""
+    m = method(name)
+    if m.kind == "famnet":
+        return (model_config or {}).get("input", m.default_input)
+    return BASELINE_INPUT_KINDS[name]
+
+
+def input_problems(variants: list, models: dict, datasets: dict[str, str]) -> list[str]:
+    """Why each of ``variants`` (method names, or (method, ablation or None) pairs) cannot read each of
+    ``datasets`` ({name: format}); empty when all can."""
+    from famnet.datasets.formats import input_problem
+
+    out = []
+    for variant in variants:
+        name, ablation = (variant, None) if isinstance(variant, str) else variant
+        kind = variant_input_kind(name, ablation, (models or {}).get(name))
+        label = name if not ablation else f"{name}-{ablation}"
+        out += [p for d, fmt in datasets.items() if (p := input_problem(d, fmt, kind, label))]
+    return out
+
+
+# Input variants of the FAMNet branches, listed with the ablations (training.ablations): the same
+# branch trained on another of its inputs, a variant (and a table row) of its own.
+INPUT_VARIANTS = {"input_apex": "apex", "input_flow": "flow", "input_apex_flow": "apex_flow",
+                  "input_clip": "clip", "input_clip_diff": "clip_diff"}
+BRANCH_INPUTS = {"amnet2d": ("apex", "flow", "apex_flow"), "amnet3d": ("clip", "clip_diff")}
+
+
+def ablation_applies(name: str, ablation: str) -> bool:
+    """Whether an ablation (or input variant) exists for method ``name``: the ablations for both
+    FAMNet branches, an input variant for the branch that reads that input."""
+    if not method(name).multitask:
+        return False
+    return ablation not in INPUT_VARIANTS or INPUT_VARIANTS[ablation] in BRANCH_INPUTS.get(name, ())
+
+
+def variant_input_kind(name: str, ablation: str | None, model_config: dict | None = None) -> str:
+    """The input kind of a variant: its input variant's, else the method's."""
+    if ablation in INPUT_VARIANTS:
+        return INPUT_VARIANTS[ablation]
+    return input_kind(name, model_config)

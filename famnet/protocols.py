@@ -119,6 +119,31 @@ def held_out_datasets(table: pd.DataFrame) -> dict[str, list[str]]:
     return {str(f): sorted(scored.loc[scored["fold"] == f, "dataset"].unique()) for f in protocol_folds_of(table)}
 
 
+def protocol_units(spec: dict, formats: dict[str, str]) -> list[str]:
+    """The datasets a protocol's rows are scored, split and counted by, in order: each of its
+    datasets, or for a composite release (a format with ``sources``) its source datasets; only the
+    protocol's ``sources`` where it lists them."""
+    from famnet.datasets.formats import FORMATS
+
+    units = []
+    for name in spec["datasets"]:
+        fmt = FORMATS.get(formats.get(name))
+        units += list(fmt.sources) if fmt is not None and fmt.sources else [name]
+    wanted = spec.get("sources")
+    return [u for u in units if wanted is None or u in wanted]
+
+
+def unit_formats(spec: dict, formats: dict[str, str]) -> dict[str, str]:
+    """The format (of an official sample list) of each unit: a composite's sources are their own."""
+    from famnet.datasets.formats import FORMATS
+
+    out = {}
+    for name in spec["datasets"]:
+        fmt = FORMATS.get(formats.get(name))
+        out.update({s: s for s in fmt.sources} if fmt is not None and fmt.sources else {name: formats[name]})
+    return out
+
+
 def load_sample_list(name: str) -> pd.DataFrame:
     """A built-in sample list (famnet/protocol_data/<name>.csv): format, subject, sample, class."""
     try:
@@ -206,18 +231,26 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
     classes = list(spec["classes"])
     to_class = _emotion_to_class(name, spec["classes"])
     _check_class_words(name, spec["classes"], {d: manifests[d] for d in spec["datasets"]}, formats, real)
+    units = protocol_units(spec, formats)
+    problem = split_problem(spec.get("split"), units)
+    if problem:
+        raise ProtocolError(f"protocol {name!r}: split: {problem}")
     table = pd.concat([manifests[d] for d in spec["datasets"]], ignore_index=True)
+    # A row's dataset is where it was recorded: a composite release's rows are its sources'.
+    if "source" in table:
+        source = table["source"].fillna("").astype(str)
+        table["dataset"] = source.where(source != "", table["dataset"])
+    table = table[table["dataset"].isin(units)].copy() if spec.get("sources") else table
     table["class"] = table["emotion"].map(to_class)
     left_out = table[table["class"].isna()]
     table = table[table["class"].notna()].copy()
     if spec.get("sample_list"):
-        table = _restrict_to_list(name, table, load_sample_list(spec["sample_list"]),
-                                  {d: formats[d] for d in spec["datasets"]})
+        table = _restrict_to_list(name, table, load_sample_list(spec["sample_list"]), unit_formats(spec, formats))
     if table.empty:
         raise ProtocolError(f"protocol {name!r}: no sample of {spec['datasets']} has an emotion in {classes}")
     table["label"] = table["class"].map({c: i for i, c in enumerate(classes)}).astype(int)
     subjects = sorted(table["subject"].unique())
-    table = assign_folds(name, table, spec["datasets"], spec.get("split"))
+    table = assign_folds(name, table, units, spec.get("split"))
     table = table.sort_values(["fold", "dataset", "subject", "sample"], kind="stable")[PROTOCOL_COLUMNS]
     table = table.reset_index(drop=True)
     scored = scored_rows(table)
@@ -228,11 +261,12 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
         "held_out_datasets": held_out_datasets(table),
         "samples_scored": len(scored), "samples_train_only": len(table) - len(scored),
         "per_class": {c: int((table["class"] == c).sum()) for c in classes},
-        "per_dataset": {d: int((table["dataset"] == d).sum()) for d in spec["datasets"]},
+        "per_dataset": {d: int((table["dataset"] == d).sum()) for d in units},
+        "subjects_per_dataset": {d: int(table.loc[table["dataset"] == d, "subject"].nunique()) for d in units},
         "left_out_by_emotion": {str(k): int(v) for k, v in left_out["emotion"].value_counts().sort_index().items()},
         "sample_list": spec.get("sample_list"),
-        "errata": {d: errata_summary(table[table["dataset"] == d], (errata or {}).get(d, []), to_class)
-                   for d in spec["datasets"]},
+        "errata": {d: errata_summary(table[table["subject"].str.startswith(f"{d}/")], (errata or {}).get(d, []),
+                                     to_class) for d in spec["datasets"]},
     }
     if real and spec.get("expected"):
         check_expected(name, report, spec["expected"])
@@ -248,6 +282,9 @@ def check_expected(name: str, report: dict, expected: dict) -> None:
     for dataset, count in expected.get("per_dataset", {}).items():
         if report["per_dataset"].get(dataset) != count:
             problems.append(f"dataset {dataset} {report['per_dataset'].get(dataset)} != expected {count}")
+    for dataset, count in expected.get("subjects_per_dataset", {}).items():
+        if report["subjects_per_dataset"].get(dataset) != count:
+            problems.append(f"dataset {dataset} subjects {report['subjects_per_dataset'].get(dataset)} != expected {count}")
     for class_name, count in expected.get("classes", {}).items():
         if report["per_class"].get(class_name) != count:
             problems.append(f"class {class_name} {report['per_class'].get(class_name)} != expected {count}")

@@ -6,8 +6,9 @@ exactly once, else an error naming the sample), computes UF1 / UAR overall and p
 seeds as mean and standard deviation. ``build_table`` turns the metrics of the run's protocols into
 ``results/tables/all.csv``: UF1 / UAR in percent, as papers report them, each method beside its
 paper's published numbers (``paper_*``: FAMNet's from the protocol's ``paper`` key, a baseline's
-from famnet/methods.py with the protocol they were obtained under), and, when the test-epoch oracle
-analysis ran (famnet/oracle.py), what test-epoch selection would have reported, in columns of its own.
+from famnet/methods.py with the protocol they were obtained under and their source; ``paper_alt_*``
+a second published pair where there is one, e.g. STSTNet's authors' Python rerun), and, when the
+test-epoch oracle analysis ran (famnet/oracle.py), what test-epoch selection would have reported, in columns of its own.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from famnet.oracle import oracle_scores, summarise
 from famnet.protocols import protocol_folds_of, scored_rows, split_name
 
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
-ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task"}
+ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "input_apex": "on the apex crop",
+                  "input_flow": "on the flow", "input_apex_flow": "on apex + flow", "input_clip": "on the RGB clip",
+                  "input_clip_diff": "on frame differences"}
 TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
                  "subjects", "seeds", "uf1_test_epoch_oracle", "uar_test_epoch_oracle", "paper_uf1", "paper_uar",
-                 "paper_protocol", "paper_selection", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
+                 "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
+                 "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
 
 
 def code_version(where=".") -> str:
@@ -195,39 +199,59 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
 
 def published(protocol: str, variant: str, reported: dict) -> dict:
     """The paper columns of a method's overall row: FAMNet's from the protocol's ``paper`` key; a
-    baseline's from its paper (famnet/methods.py), on every protocol, with the protocol they hold for."""
+    baseline's from its paper (famnet/methods.py), on every protocol, with the protocol they hold for,
+    their source and, where published, a second pair (``paper_alt_*``, same protocol) with its own."""
     if variant == "famnet" and reported:
         return {"paper_uf1": reported.get("uf1", np.nan), "paper_uar": reported.get("uar", np.nan),
-                "paper_protocol": protocol, "paper_selection": reported.get("selection", "not stated")}
+                "paper_protocol": protocol, "paper_selection": reported.get("selection", "not stated"),
+                "paper_source": f"Fu et al., IJCNN 2025 (protocols.{protocol}.paper)"}
     paper = METHODS[variant].paper if variant in METHODS else None
     if not paper:
         return {}
+    alt = paper.get("alt") or {}
     return {"paper_uf1": paper["uf1"], "paper_uar": paper["uar"], "paper_protocol": paper["protocol"],
-            "paper_selection": paper["selection"]}
+            "paper_selection": paper["selection"], "paper_source": paper["source"],
+            "paper_alt_uf1": alt.get("uf1", np.nan), "paper_alt_uar": alt.get("uar", np.nan),
+            "paper_alt_source": alt.get("source", np.nan)}
 
 
 def table_markdown(table: pd.DataFrame) -> str:
     """all.md: the table for people (std shown as ±, empty columns left blank; the oracle columns
-    only when the analysis ran)."""
+    only when the analysis ran; a second published UF1 / UAR only where one is; every published
+    pair's source under the table)."""
     oracle = table["uf1_test_epoch_oracle"].notna().any()
+    alt = table["paper_alt_uf1"].notna().any()
     head = ["protocol", "split", "slice", "method", "UF1", "UAR"] + (["UF1 test-epoch oracle", "UAR test-epoch oracle"]
                                                            if oracle else []) + \
-        ["samples", "subjects", "seeds", "paper UF1", "paper UAR", "paper protocol (epoch choice)", "data"]
+        ["samples", "subjects", "seeds", "paper UF1", "paper UAR"] + \
+        (["paper UF1 / UAR, 2nd source"] if alt else []) + ["paper protocol (epoch choice)", "data"]
     lines = ["| " + " | ".join(head) + " |",
-             "| --- | --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "") + " ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+             "| --- | --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
+             + " ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     for r in table.itertuples(index=False):
         paper_from = "" if pd.isna(r.paper_protocol) else f"{r.paper_protocol} ({r.paper_selection})"
         cells = [r.protocol, r.split, r.slice, r.method, f"{r.uf1:.2f} ± {r.uf1_std:.2f}", f"{r.uar:.2f} ± {r.uar_std:.2f}"]
         cells += [blank(r.uf1_test_epoch_oracle), blank(r.uar_test_epoch_oracle)] if oracle else []
-        cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar), paper_from,
-                  r.data]
+        cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar)]
+        if alt:
+            cells.append(f"{blank(r.paper_alt_uf1)} / {blank(r.paper_alt_uar)}" if pd.notna(r.paper_alt_uf1) else "")
+        cells += [paper_from, r.data]
         lines.append("| " + " | ".join(cells) + " |")
     hashes = ", ".join(sorted(set(table["config_hash"])))
     versions = ", ".join(sorted(set(table["code_version"])))
     lines += ["", f"UF1 / UAR in percent, pooled over all folds of the split (loso: one per subject, lodo: one "
                   f"per dataset, holdout: train -> test), mean ± std over seeds. "
                   f"Config {hashes}, code {versions}."]
+    sources = []
+    published_rows = table[table["paper_source"].notna()].drop_duplicates(["method", "paper_source"])
+    for r in published_rows.itertuples(index=False):
+        pairs = f"{blank(r.paper_uf1)} / {blank(r.paper_uar)}: {r.paper_source}"
+        if pd.notna(r.paper_alt_uf1):
+            pairs += f"; {blank(r.paper_alt_uf1)} / {blank(r.paper_alt_uar)} (2nd source): {r.paper_alt_source}"
+        sources.append(f"{r.method} {pairs}.")
+    if sources:
+        lines.append("Published UF1 / UAR and their sources: " + " ".join(sources))
     if oracle:
         lines.append("Test-epoch oracle: per held-out fold, the epoch with the best test accuracy (the usual leak; "
                      "docs/evaluation.md) - a measure of the leak, never a result.")

@@ -34,10 +34,11 @@ from famnet.config import check_known_keys
 from famnet.data import Normalisation, ProtocolData, split_indices
 from famnet.io import atomic_write, write_csv_atomic, write_text_atomic
 from famnet.metrics import uf1_uar
-from famnet.methods import architecture, method
+from famnet.methods import INPUT_VARIANTS, ablation_applies, architecture, method
 from famnet.models import create_model, multitask_loss
 
-ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0}}
+ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0},
+             **{name: {"input": kind} for name, kind in INPUT_VARIANTS.items()}}
 TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction"]
 
 
@@ -87,8 +88,9 @@ class FoldRun:
 
     @property
     def input(self):
-        """The method's InputSpec (famnet.data), declared by its model from its config."""
-        return method(self.branch).input_spec(architecture(self.model_config))
+        """The method's InputSpec (famnet.data), declared by its model from its config (an input
+        variant's input in place of the configured one)."""
+        return method(self.branch).input_spec({**architecture(self.model_config), **ABLATIONS.get(self.ablation, {})})
 
     @property
     def torch_seed(self) -> int:
@@ -99,8 +101,9 @@ class FoldRun:
         if self.ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {self.ablation!r}; one of {sorted(ABLATIONS)}")
         spec = method(self.branch)
-        if self.ablation != "none" and not spec.multitask:
-            raise ValueError(f"ablation {self.ablation!r} is for the FAMNet branches, not {spec.display}")
+        if self.ablation != "none" and not ablation_applies(self.branch, self.ablation):
+            raise ValueError(f"ablation {self.ablation!r} is not one of {spec.display}'s (the ablations are the FAMNet "
+                             f"branches'; an input variant, the branch's that reads that input)")
         cfg = {**architecture(self.model_config), **ABLATIONS[self.ablation]}
         aus = list(self.aus) if spec.multitask else []     # the baselines have no AU head
         return create_model(self.branch, num_classes=len(self.classes), aus=aus, **cfg)

@@ -44,19 +44,23 @@ def sidecar_path(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def write_subject(path, arrays: dict, meta: dict, compress: bool = True) -> None:
-    """Write the npz (arrays) and its JSON sidecar (meta), each atomically; the npz goes last."""
+def write_subject(path, arrays: dict, meta: dict, compress: bool = True, keys=None) -> None:
+    """Write the npz (arrays) and its JSON sidecar (meta), each atomically; the npz goes last.
+
+    ``keys``: the arrays the dataset's format provides (famnet.datasets.formats; default all of
+    ARRAY_KEYS, the video formats'); each must be there, and only those are written."""
     path = Path(path)
-    missing = [k for k in ARRAY_KEYS if k not in arrays]
+    keys = tuple(keys or ARRAY_KEYS)
+    missing = [k for k in keys if k not in arrays]
     if missing:
         raise ValueError(f"artefact {path} lacks arrays {missing}")
-    meta = {**meta, "schema_version": SCHEMA_VERSION,
+    meta = {"flow_encoding": "pixels", **meta, "schema_version": SCHEMA_VERSION,
             "arrays": {k: {"shape": list(np.shape(arrays[k])), "dtype": str(np.asarray(arrays[k]).dtype)}
-                       for k in ARRAY_KEYS}}
+                       for k in keys}}
 
     def write_npz(tmp):
         with open(tmp, "wb") as handle:
-            (np.savez_compressed if compress else np.savez)(handle, **{k: np.asarray(arrays[k]) for k in ARRAY_KEYS})
+            (np.savez_compressed if compress else np.savez)(handle, **{k: np.asarray(arrays[k]) for k in keys})
 
     def write_json(tmp):
         Path(tmp).write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
@@ -86,7 +90,8 @@ def load_subject(path, keys=None) -> dict:
         wanted = data.files if keys is None else ["sample", *[k for k in keys if k != "sample"]]
         missing = [k for k in wanted if k not in data.files]
         if missing:
-            raise ValueError(f"preprocessed artefact {path} has no arrays {missing} (stale schema? rerun the preprocess rule)")
+            raise ValueError(f"preprocessed artefact {path} has no arrays {missing} (its dataset's format does not "
+                             f"provide them, or the schema is stale: rerun the preprocess rule)")
         out = {k: data[k] for k in wanted}
     side = sidecar_path(path)
     out["meta"] = json.loads(side.read_text()) if side.is_file() else {}
@@ -108,7 +113,7 @@ def empty_arrays(settings: dict) -> dict:
 def skip_report(sidecars, dataset: str) -> dict:
     """One dataset's run report from its subjects' sidecars: samples processed and skipped (with reasons),
     and every damaged frame replaced by a readable one."""
-    subjects, skipped, substituted, processed = [], [], [], 0
+    subjects, skipped, substituted, processed, fallbacks = [], [], [], 0, []
     for path in sorted(map(Path, sidecars)):
         meta = json.loads(path.read_text())
         subjects.append(meta["subject"])
@@ -116,9 +121,12 @@ def skip_report(sidecars, dataset: str) -> dict:
         skipped += [{"subject": meta["subject"], **entry} for entry in meta["skipped"]]
         substituted += [{"subject": meta["subject"], "sample": sample["sample"], **entry}   # .get: older sidecars
                         for sample in meta["samples"] for entry in sample.get("substitutions", [])]
+        fallbacks += [{"subject": meta["subject"], "sample": sample["sample"], "face_source": sample["face_source"]}
+                      for sample in meta["samples"] if sample.get("face_fallback")]
     return {"dataset": dataset, "subjects": len(subjects), "samples_processed": processed,
             "samples_skipped": len(skipped), "skipped": skipped,
-            "frames_substituted": len(substituted), "substitutions": substituted}
+            "frames_substituted": len(substituted), "substitutions": substituted,
+            "face_fallbacks": len(fallbacks), "face_fallback_samples": fallbacks}
 
 
 def write_skip_report(sidecars, dataset: str, out) -> dict:

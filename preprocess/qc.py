@@ -24,6 +24,8 @@ def qc_figure(npz_path, out_path, max_samples: int = 12) -> Path:
 
     data = load_subject(npz_path)
     meta = data["meta"]
+    if "onset_rgb" not in data:        # a precomputed release: no onset frame, no clip
+        return _release_figure(data, meta, npz_path, out_path, max_samples, plt)
     n = min(len(data["sample"]), max_samples)
     columns = 5 + CLIP_SHOWN
     fig, axes = plt.subplots(max(n, 1), columns, figsize=(1.6 * columns, 1.7 * max(n, 1) + 0.6), squeeze=False)
@@ -60,6 +62,48 @@ def qc_figure(npz_path, out_path, max_samples: int = 12) -> Path:
     title = f"{meta.get('subject', Path(npz_path).stem)}: {len(data['sample'])} samples"
     if skipped:
         title += f", {len(skipped)} skipped ({', '.join(s['sample'] for s in skipped)})"
+    if len(data["sample"]) > n:
+        title += f" (first {n} shown)"
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    atomic_write(out_path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
+    plt.close(fig)
+    return out_path
+
+
+def _release_figure(data: dict, meta: dict, npz_path, out_path, max_samples: int, plt) -> Path:
+    """Per sample: the apex crop with its 68 landmarks and face box (red where the face was not
+    found on the padded crop: face_source unpadded or crop_box, preprocess/release.py), then the release's u, v and
+    strain images as stored (0..255, min-max per image)."""
+    n = min(len(data["sample"]), max_samples)
+    sources = {m["sample"]: (m.get("face_source", "?"), m.get("face_fallback", False)) for m in meta.get("samples", [])}
+    fig, axes = plt.subplots(max(n, 1), 4, figsize=(1.6 * 4, 1.7 * max(n, 1) + 0.6), squeeze=False)
+    for i in range(n):
+        apex, flow = data["apex_rgb"][i], data["flow"][i].astype(np.float32)
+        scale = float(data["align_matrix"][i][0, 0])
+        points, box = data["landmarks"][i] * scale, data["face_box"][i] * scale
+        source, fallback = sources.get(str(data["sample"][i]), ("?", False))
+        colour = "red" if fallback else "cyan"
+        panels = [(apex, f"apex crop, face {source}"), (flow[0], "u (0..255)"), (flow[1], "v (0..255)"),
+                  (flow[2], "strain (0..255)")]
+        for j, (image, title) in enumerate(panels):
+            ax = axes[i, j]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255 if image.ndim == 2 else None)
+            ax.set_title(title, fontsize=6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[i, 0].plot(points[:, 0], points[:, 1], ".", color=colour, ms=1.5)
+        axes[i, 0].plot(box[[0, 2, 2, 0, 0]], box[[1, 1, 3, 3, 1]], "-", color=colour, lw=0.6)
+        axes[i, 0].set_xlim(-0.5, apex.shape[1] - 0.5)       # the box may reach past the crop
+        axes[i, 0].set_ylim(apex.shape[0] - 0.5, -0.5)
+        axes[i, 0].set_ylabel(str(data["sample"][i]), fontsize=7)
+    for ax in axes.ravel()[n * 4:] if n else axes.ravel():
+        ax.axis("off")
+    title = f"{meta.get('subject', Path(npz_path).stem)}: {len(data['sample'])} samples (release images)"
+    fallbacks = sum(f for _, f in sources.values())
+    if fallbacks:
+        title += f", {fallbacks} face fallback(s)"
     if len(data["sample"]) > n:
         title += f" (first {n} shown)"
     fig.suptitle(title, fontsize=8)

@@ -214,7 +214,7 @@ def _local(subject: str) -> str:
 
 def subject_rows(manifest: pd.DataFrame, dataset: str, subject: str) -> pd.DataFrame:
     """Rows of one subject; ``subject`` may be local (``sub01``) or namespaced (``casme2/sub01``)."""
-    namespaced = subject if "/" in subject else f"{dataset}/{subject}"
+    namespaced = subject if subject.startswith(f"{dataset}/") else f"{dataset}/{subject}"
     rows = manifest[manifest["subject"] == namespaced]
     if rows.empty:
         known = sorted(_local(s) for s in manifest["subject"].unique())
@@ -367,7 +367,7 @@ def process_subject(manifest: pd.DataFrame, dataset: str, subject: str, settings
     else:
         stacked = empty_arrays(settings)
     meta = {"dataset": dataset, "subject": rows["subject"].iloc[0], "samples": metas, "skipped": skipped,
-            "settings": settings,
+            "settings": settings, "flow_encoding": "pixels" if settings["flow"]["normalise"] == "none" else "unit_max",
             "timing_s": {k: round(v, 4) for k, v in timer.seconds.items()}, "frames_decoded": timer.frames_decoded}
     return stacked, meta
 
@@ -387,7 +387,16 @@ def run(manifest_path, dataset: str, subject: str, out, settings: dict | None = 
     set_threads(settings["threads"])
     manifest = read_manifest(manifest_path)
     started = time.perf_counter()
-    arrays, meta = process_subject(manifest, dataset, subject, settings, progress=progress)
+    rows = subject_rows(manifest, dataset, subject)
+    if (rows["flow_file"] != "").all():      # a precomputed release (famnet.datasets.formats: arrays)
+        from famnet.datasets.formats import FORMATS
+        from preprocess.release import process_release_subject
+
+        arrays, meta = process_release_subject(rows, dataset, settings, progress=progress)
+        keys = FORMATS[meta["format"]].arrays
+    else:
+        arrays, meta = process_subject(manifest, dataset, subject, settings, progress=progress)
+        keys = None
     meta["seconds"] = round(time.perf_counter() - started, 3)
-    write_subject(out, arrays, meta, compress=settings["compress"])
+    write_subject(out, arrays, meta, compress=settings["compress"], keys=keys)
     return meta

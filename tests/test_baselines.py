@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from famnet.data import InputSpec, ProtocolData, load_protocol_data, region_centres, region_patches
+from famnet.data import MONTAGES, InputSpec, ProtocolData, load_protocol_data, region_centres, region_patches
 from famnet.methods import BASELINES, METHODS, training_settings
 from famnet.models import HTNet, OFFApexNet, STSTNet, count_parameters, create_model
 from famnet.models.htnet import TransformerLevel
@@ -113,7 +113,7 @@ def test_htnet_regions_are_the_eyes_and_mouth_corners_in_a_2x2_montage():
     centres = region_centres(landmarks, identity, crop_size=64)
     assert np.allclose(centres[0], [[0.25, 0.3125], [0.75, 0.3125], [0.3125, 0.75], [0.6875, 0.75]])
     flow = torch.arange(3 * 28 * 28, dtype=torch.float32).reshape(1, 3, 28, 28)
-    spec = InputSpec("flow_regions", size=28, per_image="none")
+    spec = InputSpec("flow_regions", size=28, per_image="none", montage="regions")
     montage = region_patches(flow, torch.from_numpy(centres), spec)
     assert montage.shape == (1, 3, 28, 28)
     # Centres on the 28 grid: (7, 9), (21, 9), (9, 21), (19, 21); each patch is centre ± 7.
@@ -133,6 +133,95 @@ def test_a_mirrored_region_montage_is_the_montage_of_the_mirrored_face():
     expected = plain[0, :, :14, 14:].flip(-1)
     expected[0] *= -1
     assert torch.allclose(mirrored[0, :, :14, :14], expected)
+
+
+# A flow image whose four quadrants hold one region each, channel c of region k = 10·(k+1) + c:
+# the eye centres (x, y) at (7, 7), (21, 7), the mouth corners at (7, 21), (21, 21) on the 28 grid.
+QUADRANTS = {"eye_left": (0, 0), "eye_right": (0, 1), "mouth_left": (1, 0), "mouth_right": (1, 1)}
+VALUE = {"eye_left": 10.0, "eye_right": 20.0, "mouth_left": 30.0, "mouth_right": 40.0}
+
+
+def quadrant_face():
+    flow = torch.zeros(1, 3, 28, 28)
+    for name, (row, col) in QUADRANTS.items():
+        for c in range(3):
+            flow[0, c, row * 14:row * 14 + 14, col * 14:col * 14 + 14] = VALUE[name] + c
+    centres = torch.tensor([[[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]])   # REGION_LANDMARKS order
+    return flow, centres
+
+
+def tiles(montage: torch.Tensor) -> list[list[float]]:
+    """Each 14×14 tile's (u, v, strain), row-major; asserts every tile is one region's constant."""
+    out = []
+    for row, col in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        tile = montage[0, :, row * 14:row * 14 + 14, col * 14:col * 14 + 14]
+        assert torch.equal(tile, tile[:, :1, :1].expand_as(tile))
+        out.append(tile[:, 0, 0].tolist())
+    return out
+
+
+def region(name: str, mirrored: bool = False) -> list[float]:
+    u, v, strain = VALUE[name], VALUE[name] + 1, VALUE[name] + 2
+    return [-u if mirrored else u, v, strain]
+
+
+def htnet_spec(**model) -> InputSpec:
+    return METHODS["htnet"].input_spec({"input_size": 28, "per_image": "none", **model})
+
+
+def test_htnets_default_montage_is_the_authors_eye_and_mouth_left_over_eye_and_mouth_right():
+    spec = htnet_spec()
+    assert spec.montage == "authors" and create_model("htnet").input_spec.montage == "authors"
+    flow, centres = quadrant_face()
+    assert tiles(region_patches(flow, centres, spec)) == [region("eye_left"), region("mouth_left"),
+                                                          region("eye_right"), region("mouth_right")]
+
+
+def test_htnets_regions_montage_puts_the_eyes_over_the_mouth_corners():
+    spec = htnet_spec(montage="regions")
+    assert spec.montage == "regions"
+    flow, centres = quadrant_face()
+    assert tiles(region_patches(flow, centres, spec)) == [region("eye_left"), region("eye_right"),
+                                                          region("mouth_left"), region("mouth_right")]
+    with pytest.raises(ValueError, match="montage must be one of"):
+        htnet_spec(montage="diagonal")
+
+
+def test_the_authors_montage_is_what_their_transposed_slicing_cuts():
+    """main_HTNet.py cuts around MTCNN's (x, y) points used as (row, col) and tiles them [0 | 1] over
+    [3 | 4]. On its fallback points (clamped to [7, 21], truncated) the patch centres fall, in (row, col),
+    at (9, 11), (21, 10), (10, 21), (20, 21): the left eye, the left mouth corner, the right eye and the
+    right mouth corner of the 28×28 face, which is MONTAGES["authors"] in row-major order."""
+    fallback = np.array([[9.528073, 11.062551], [21.396168, 10.919773], [15.380184, 17.380562],
+                         [10.255435, 22.121233], [20.583706, 22.25584]])
+    cut = np.clip(fallback, 7, 21).astype(int)[[0, 1, 3, 4]]           # (row, col) of each tile's centre
+    assert cut.tolist() == [[9, 11], [21, 10], [10, 21], [20, 21]]
+    where = [("eye" if row < 14 else "mouth") + ("_left" if col < 14 else "_right") for row, col in cut]
+    assert tuple(where) == MONTAGES["authors"]
+
+
+@pytest.mark.parametrize("layout", ["authors", "regions"])
+def test_a_flipped_sample_gives_the_montage_of_the_mirrored_face_in_either_layout(layout):
+    import pandas as pd
+
+    spec = htnet_spec(montage=layout)
+    flow, centres = quadrant_face()
+    data = ProtocolData(pd.DataFrame(index=range(2)), spec,
+                        (flow.repeat(2, 1, 1, 1).numpy().astype(np.float16), centres.repeat(2, 1, 1).numpy()),
+                        torch.zeros(2, dtype=torch.long), torch.zeros(2, 0), torch.zeros(2, dtype=torch.bool))
+    x = data.batch([0, 1], flip=torch.tensor([True, False]))
+    # The mirrored face's left eye is the face's right eye, mirrored (u negated), and so on.
+    partner = {"eye_left": "eye_right", "eye_right": "eye_left",
+               "mouth_left": "mouth_right", "mouth_right": "mouth_left"}
+    assert tiles(x[:1]) == [region(partner[name], mirrored=True) for name in MONTAGES[layout]]
+    assert tiles(x[1:]) == [region(name) for name in MONTAGES[layout]]
+
+
+def test_an_input_spec_round_trips_through_its_dict_with_the_montage():
+    for spec in (htnet_spec(), htnet_spec(montage="regions"), InputSpec("flow", size=28, per_image="minmax_255")):
+        assert InputSpec.of(spec.to_dict()) == spec
+    assert "montage" not in InputSpec("flow").to_dict()              # other kinds' stored specs as before
+    assert InputSpec.of({"kind": "flow_regions"}).montage == "regions"   # a spec stored before the key
 
 
 # --- inputs derived from the artefact ----------------------------------------------------------------
@@ -195,6 +284,16 @@ def test_each_baseline_trains_with_its_papers_recipe_unless_config_departs():
         training_settings("ststnet", run_wide, {"training": {"seeds": [3]}})
     assert set(BASELINES) == {"ststnet", "off_apexnet", "htnet"}
     assert all(METHODS[b].paper["protocol"] == "megc2019" for b in BASELINES)
+
+
+def test_baselines_train_in_fp32_unless_their_config_says_otherwise():
+    run_wide = {"amp": True, "epochs": 8, "lr": 0.001, "seeds": [0], "device": "cuda"}
+    for name in BASELINES:
+        assert training_settings(name, run_wide)["amp"] is False, name       # their authors trained in fp32
+        assert TrainConfig.from_dict(training_settings(name, run_wide)).amp is False
+    assert training_settings("amnet2d", run_wide)["amp"] is True              # FAMNet's branches: training.amp
+    assert training_settings("amnet3d", {**run_wide, "amp": False})["amp"] is False
+    assert training_settings("ststnet", run_wide, {"training": {"amp": True}})["amp"] is True
 
 
 # --- each baseline learns the toy classes under LOSO -------------------------------------------------

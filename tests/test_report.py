@@ -124,6 +124,7 @@ def test_baselines_carry_their_papers_numbers_and_the_oracle_has_columns_of_its_
     assert st["method"] == "STSTNet" and st["uf1"] == pytest.approx(100 * (0.5 + 0 + 1) / 3)
     assert st["uf1_test_epoch_oracle"] == 100.0 and st["uar_test_epoch_oracle"] == 100.0
     assert (st["paper_uf1"], st["paper_uar"], st["paper_protocol"]) == (73.53, 76.05, "megc2019")
+    assert (st["paper_alt_uf1"], st["paper_alt_uar"]) == (72.09, 72.50)     # the authors' Python rerun
     assert st["diff_uf1"] == pytest.approx(st["uf1"] - 73.53)
     ht = table[(table["variant"] == "htnet") & (table["slice"] == "all")].iloc[0]
     assert np.isnan(ht["uf1_test_epoch_oracle"]) and ht["paper_selection"] == "best test epoch per subject"
@@ -135,6 +136,35 @@ def test_baselines_carry_their_papers_numbers_and_the_oracle_has_columns_of_its_
     row = elsewhere[(elsewhere["variant"] == "ststnet") & (elsewhere["slice"] == "all")].iloc[0]
     assert row["paper_uf1"] == 73.53 and np.isnan(row["diff_uf1"]) and np.isnan(row["uf1_test_epoch_oracle"])
     assert "UF1 test-epoch oracle" not in table_markdown(elsewhere)
+
+
+def test_ststnets_two_published_pairs_show_with_their_sources(tmp_path):
+    """73.53 / 76.05: the authors' MATLAB model; 72.09 / 72.50: their Python rerun of the recipe run here."""
+    files = {"ststnet": {0: write_run(tmp_path, "ststnet", 0, [0, 1, 2, 0])},
+             "htnet": {0: write_run(tmp_path, "htnet", 0, [0, 1, 2, 0])},
+             "famnet": {0: write_run(tmp_path, "famnet", 0, [0, 1, 2, 0])}}
+    document = evaluate_protocol("megc2019", protocol_table(), CLASSES, files)
+    table = build_table([document], {"megc2019": {"uf1": 84.03, "uar": 83.75}}, {"megc2019": False}, "abc", "v1")
+    overall = table[table["slice"] == "all"].set_index("variant")
+    st = overall.loc["ststnet"]
+    assert (st["paper_uf1"], st["paper_uar"], st["paper_alt_uf1"], st["paper_alt_uar"]) == (73.53, 76.05, 72.09, 72.50)
+    assert "MATLAB" in st["paper_source"] and "Python rerun" in st["paper_alt_source"]
+    assert "STSTNet_python_logfile.txt" in st["paper_alt_source"]
+    assert overall.loc["htnet", "paper_source"].startswith("Wang et al.")
+    assert pd.isna(overall.loc["htnet", "paper_alt_uf1"])
+    assert overall.loc["famnet", "paper_source"] == "Fu et al., IJCNN 2025 (protocols.megc2019.paper)"
+    markdown = table_markdown(table)
+    header, rule, *rows = markdown.splitlines()[:2 + len(table)]
+    assert "paper UF1 / UAR, 2nd source" in header and header.count("|") == rule.count("|")
+    assert all(row.count("|") == header.count("|") for row in rows)
+    assert "| 73.53 | 76.05 | 72.09 / 72.50 |" in markdown
+    assert "STSTNet 73.53 / 76.05: Liong et al., FG 2019" in markdown
+    assert "72.09 / 72.50 (2nd source): the authors' Python rerun" in markdown
+    assert "FAMNet 84.03 / 83.75: Fu et al., IJCNN 2025" in markdown
+    # Without a second pair in the table the column is left out.
+    only_htnet = table[table["variant"] == "htnet"]
+    assert "2nd source" not in table_markdown(only_htnet)
+    assert "HTNet 86.03 / 84.75: Wang et al." in table_markdown(only_htnet)
 
 
 def test_an_oracle_without_per_epoch_predictions_says_how_to_get_them(tmp_path):

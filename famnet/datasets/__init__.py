@@ -12,26 +12,38 @@ import pandas as pd
 from famnet.datasets.base import MANIFEST_COLUMNS, DatasetError, Problems, validate_manifest
 from famnet.datasets.errata import Errata
 
-FORMATS = ("casme2", "samm", "smic", "mmew", "casme3")
+from famnet.datasets.formats import FORMATS as FORMAT_SPECS, get_format
+
+FORMATS = tuple(FORMAT_SPECS)
+TEXT_COLUMNS = ("subject", "sample", "aus", "fixes", "source", "flow_file", "apex_file")
 
 
 def build_manifest(dataset: str, format: str, root, annotation=None, check_frames: bool = True,
-                   errata="builtin") -> pd.DataFrame:
+                   errata="builtin", **options) -> pd.DataFrame:
     """Read and validate one dataset; raise DatasetError naming dataset, subject and sample.
 
     A missing root or sheet is reported before any sample; then every bad row of the dataset at
     once (famnet.datasets.base.Problems). ``errata``: 'builtin' (famnet/errata/<format>.csv),
     'none', or the path of an errata file; the errata applied are in ``manifest.attrs['errata']``
-    (drops included) and, per row, in the ``fixes`` column.
+    (drops included) and, per row, in the ``fixes`` column. ``options``: the format's own dataset
+    keys (famnet.datasets.formats, e.g. ``au_sheets`` of megc2019_public).
     """
     if format not in FORMATS:
         raise DatasetError(dataset, f"unknown format {format!r}; expected one of {FORMATS}")
+    spec = get_format(format)
+    unknown = sorted(k for k, v in options.items() if v is not None and k not in spec.options)
+    if unknown:
+        raise DatasetError(dataset, f"format {format} does not read {unknown} (its own keys: {list(spec.options)})")
     check_paths(dataset, format, root, annotation, check_frames)
     adapter = import_module(f"famnet.datasets.{format}")
     known = Errata.load(dataset, format, errata)
     problems = Problems(dataset)
-    manifest = adapter.load(dataset, root, annotation, errata=known, problems=problems)
-    validate_manifest(manifest, dataset, check_frames=check_frames, problems=problems)
+    given = {k: v for k, v in options.items() if v is not None}
+    manifest = adapter.load(dataset, root, annotation, errata=known, problems=problems, **given)
+    if spec.provides == "frames":
+        validate_manifest(manifest, dataset, check_frames=check_frames, problems=problems)
+    elif manifest.empty and not problems.errors:
+        raise DatasetError(dataset, "no samples found")
     problems.raise_if_any()
     manifest.attrs["errata"] = known.applied
     return manifest
@@ -42,7 +54,7 @@ def check_paths(dataset: str, format: str, root, annotation, check_frames: bool 
     missing = []
     if check_frames and not Path(root).is_dir():
         missing.append(f"root folder {root} does not exist")
-    if format != "smic" and (annotation is None or not Path(annotation).is_file()):
+    if get_format(format).needs_annotation and (annotation is None or not Path(annotation).is_file()):
         missing.append(f"annotation sheet {annotation} does not exist")
     if missing:
         raise DatasetError(dataset, "; ".join(missing) + " (check datasets." + dataset + " in the config)")
@@ -50,8 +62,13 @@ def check_paths(dataset: str, format: str, root, annotation, check_frames: bool 
 
 def read_manifest(path) -> pd.DataFrame:
     """Load a manifest CSV written by the manifest rule with its column types."""
-    frame = pd.read_csv(path, dtype={"subject": str, "sample": str, "aus": str, "fixes": str},
-                        keep_default_na=False, na_values={"apex": [""]})
+    frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
+                        na_values={c: [""] for c in ("onset", "apex", "offset", "n_frames")})
+    if "source" not in frame:     # written before composite releases: every row is its dataset's own
+        frame["source"] = frame["dataset"]
+    for column in ("flow_file", "apex_file"):
+        if column not in frame:
+            frame[column] = ""
     for column in ("onset", "apex", "offset", "n_frames"):
         frame[column] = frame[column].astype("Int64")
     return frame[MANIFEST_COLUMNS]

@@ -5,6 +5,10 @@ as ``Path(frames_dir) / frame_pattern.format(n)``. ``apex`` is empty where the d
 (SMIC, CASME II's "/"): ``apex_source`` is then ``estimated`` and preprocessing estimates it.
 ``aus`` is empty where the AUs are unknown (SMIC, "?"); such samples are masked out of the AU task.
 ``fixes`` names any documented annotation fix applied to the row (docs/annotations.md).
+``source`` is the dataset the recording comes from: the dataset itself, or for a composite release
+(format ``megc2019_public``) casme2 / samm / smic; protocols slice and split by it. ``flow_file`` and
+``apex_file`` locate a release's precomputed images (relative to ``frames_dir``, its root); empty
+for the video formats, whose onset / apex / offset are then empty instead.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from famnet.aus import AUParseError, normalise_aus
+from famnet.datasets.formats import FORMATS, frame_rates
 
 MANIFEST_COLUMNS = [
     "dataset", "subject", "sample", "frames_dir", "frame_pattern", "onset", "apex", "offset",
-    "n_frames", "emotion", "aus", "apex_source", "fixes",
+    "n_frames", "emotion", "aus", "apex_source", "fixes", "source", "flow_file", "apex_file",
 ]
-APEX_SOURCES = ("annotated", "fixed", "estimated")
-# Recording frame rates of the releases (docs/datasets.md); a dataset's config `fps` overrides.
-FRAME_RATES = {"casme2": 200, "samm": 200, "smic": 100, "mmew": 90, "casme3": 30}
-GREYSCALE_FORMATS = ("samm",)     # releases whose frames are single-channel JPEGs
+APEX_SOURCES = ("annotated", "fixed", "estimated", "release")   # release: the precomputed crop's own apex
+# Recording frame rates of the video releases (docs/datasets.md); a dataset's config `fps` overrides.
+FRAME_RATES = frame_rates()
+GREYSCALE_FORMATS = tuple(name for name, f in FORMATS.items() if f.greyscale)   # single-channel JPEG frames
 
 
 class DatasetError(ValueError):
@@ -149,6 +154,7 @@ def make_row(dataset: str, subject: str, sample: str, frames_dir: Path, frame_pa
         "frames_dir": str(frames_dir), "frame_pattern": frame_pattern,
         "onset": onset, "apex": apex, "offset": offset, "n_frames": offset - onset + 1,
         "emotion": str(emotion).strip().lower(), "aus": aus, "apex_source": apex_source, "fixes": fixes,
+        "source": dataset, "flow_file": "", "apex_file": "",
     }
 
 
@@ -287,3 +293,20 @@ def _row_from_cell(dataset, cell, columns, subject_of, locate, sample_of, errata
     row = make_row(dataset, subject, sample, frames_dir, detect_pattern(frames_dir, frames["onset"], patterns),
                    frames["onset"], frames["apex"], frames["offset"], emotion, aus)
     return errata.finish(row, fix)
+
+
+def sheet_aus(dataset: str, sheet: pd.DataFrame, columns: dict[str, str], subject_of,
+              problems: Problems | None = None) -> dict[tuple[str, str], str]:
+    """{(subject, filename): normalised AUs} of a coding sheet, for joining AUs onto another list
+    (famnet.datasets.megc2019_public). A cell that does not parse is a problem naming its row."""
+    out: dict[tuple[str, str], str] = {}
+    for cell in sheet.to_dict("records"):
+        subject, filename = subject_of(cell), str(cell[columns["filename"]]).strip()
+        try:
+            out[(subject, filename)] = normalise_aus(cell[columns["aus"]])
+        except AUParseError as exc:
+            error = DatasetError(dataset, str(exc), subject, filename)
+            if problems is None:
+                raise error from None
+            problems.add(error)
+    return out

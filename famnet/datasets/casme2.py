@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from famnet.datasets.base import read_sheet, rows_from_sheet, subject_digits
+from famnet.datasets.base import read_sheet, rows_from_sheet, sheet_aus, subject_digits
 
 COLUMNS = {"filename": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame", "offset": "OffsetFrame",
            "aus": "Action Units", "emotion": "Estimated Emotion"}
@@ -20,3 +20,10 @@ def load(dataset: str, root, annotation, errata=None, problems=None):
         locate=lambda subject, filename, cell: (Path(root) / subject / filename, PATTERNS),
         errata=errata, problems=problems,
     )
+
+
+def au_table(dataset: str, annotation, problems=None) -> dict[tuple[str, str], str]:
+    """{(subject 'subNN', Filename): AUs} of the coding sheet (the AU join of composite releases)."""
+    sheet = read_sheet(annotation, dataset, ["Subject", COLUMNS["filename"], COLUMNS["aus"]], sheet_name=0, header_row=0)
+    return sheet_aus(dataset, sheet, COLUMNS, lambda cell: "sub" + subject_digits(cell["Subject"], dataset, width=2),
+                     problems)

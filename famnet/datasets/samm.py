@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from famnet.datasets.base import read_sheet, rows_from_sheet, subject_digits
+from famnet.datasets.base import read_sheet, rows_from_sheet, sheet_aus, subject_digits
 
 COLUMNS = {"filename": "Filename", "onset": "Onset Frame", "apex": "Apex Frame", "offset": "Offset Frame",
            "aus": "Action Units", "emotion": "Estimated Emotion"}
@@ -24,3 +24,10 @@ def load(dataset: str, root, annotation, errata=None, problems=None):
         locate=lambda subject, filename, cell: _locate(root, subject, filename, cell),
         errata=errata, problems=problems,
     )
+
+
+def au_table(dataset: str, annotation, problems=None) -> dict[tuple[str, str], str]:
+    """{(subject 'NNN', Filename): AUs} of the FACS code sheet (the AU join of composite releases)."""
+    sheet = read_sheet(annotation, dataset, ["Subject", COLUMNS["filename"], COLUMNS["aus"]], sheet_name="MICRO_ONLY",
+                       header_first_cell="Subject")
+    return sheet_aus(dataset, sheet, COLUMNS, lambda cell: subject_digits(cell["Subject"], dataset, width=3), problems)

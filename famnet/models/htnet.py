@@ -3,8 +3,10 @@ over four facial-region patches of the onset->apex flow u, v and optical strain.
 
 Input: the 28×28 flow image cut into four 14×14 patches around the two eyes and the two mouth
 corners, assembled 2×2 (famnet.data.region_patches; the regions come from the landmarks the
-preprocessing already has). The network is a nested hierarchical transformer (NesT, Zhang et al.
-2022) as configured in the authors' main_HTNet.py: 7×7 patches embedded to ``dim`` channels (a 4×4
+preprocessing already has); ``montage`` ``authors`` (default) lays them out as the authors'
+main_HTNet.py does, [eye left | mouth left] over [eye right | mouth right], ``regions`` as [eye
+left | eye right] over [mouth left | mouth right]. The network is a nested hierarchical
+transformer (NesT, Zhang et al. 2022) as configured in the authors' main_HTNet.py: 7×7 patches embedded to ``dim`` channels (a 4×4
 token map), then ``levels`` = 3 levels of transformer blocks, each attending within local blocks of
 the token map, with an aggregation (3×3 conv to twice the width, channel layer norm, 3×3 max pool
 with stride 2) between levels; widths dim·(1, 2, 4), heads heads·(1, 2, 4), depths block_repeats.
@@ -17,11 +19,13 @@ all in the ten 1024-wide blocks of the last level; docs/baselines.md.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from famnet.data import MONTAGES, InputSpec
 from famnet.models.baselines import BaselineConfig, FlowBaseline
 from famnet.models.registry import register_model
 
@@ -35,9 +39,12 @@ class HTNetConfig(BaselineConfig):
     block_repeats: tuple[int, ...] = (2, 2, 10)
     mlp_mult: int = 4
     dropout: float = 0.0
+    montage: str = "authors"        # authors | regions: the 2×2 layout of the region patches (famnet.data.MONTAGES)
 
     def __post_init__(self):
         super().__post_init__()
+        if self.montage not in MONTAGES:
+            raise ValueError(f"montage must be one of {list(MONTAGES)}, got {self.montage!r}")
         object.__setattr__(self, "block_repeats", tuple(int(b) for b in self.block_repeats))
         if len(self.block_repeats) != self.levels:
             raise ValueError(f"block_repeats needs one depth per level ({self.levels}), got {list(self.block_repeats)}")
@@ -117,6 +124,10 @@ class HTNet(FlowBaseline):
     channels = ("u", "v", "strain")
     first_layer = "embed.1"
     input_kind = "flow_regions"
+
+    @classmethod
+    def spec(cls, config: HTNetConfig) -> InputSpec:
+        return dataclasses.replace(super().spec(config), montage=config.montage)
 
     def __init__(self, config: HTNetConfig):
         super().__init__(config)

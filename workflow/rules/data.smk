@@ -36,6 +36,7 @@ def manifest_inputs(wildcards):
     except DatasetError as error:
         raise WorkflowError(str(error)) from None
     inputs = {"sheet": spec["annotation"]} if spec.get("annotation") else {}
+    inputs.update({f"au_sheet_{source}": sheet for source, sheet in (spec.get("au_sheets") or {}).items()})
     if dataset_errata(wildcards.dataset) not in ("builtin", "none"):
         inputs["errata"] = dataset_errata(wildcards.dataset)
     return inputs
@@ -59,6 +60,8 @@ checkpoint manifest:
         annotation=lambda w: (f"--annotation '{dataset_spec(w.dataset)['annotation']}'"
                               if dataset_spec(w.dataset).get("annotation") else ""),
         errata=lambda w: dataset_errata(w.dataset),
+        au_sheets=lambda w: (f"--au-sheets '{json.dumps(dataset_spec(w.dataset)['au_sheets'], sort_keys=True)}'"
+                             if dataset_spec(w.dataset).get("au_sheets") else ""),
     log:
         "results/logs/manifest/{dataset}.log",
     benchmark:
@@ -69,7 +72,7 @@ checkpoint manifest:
         runtime=10,
     shell:
         "famnet manifest --dataset {wildcards.dataset} --format {params.format} --root {params.root:q} "
-        "{params.annotation} --errata {params.errata:q} --out {output.manifest} > {log} 2>&1"
+        "{params.annotation} {params.au_sheets} --errata {params.errata:q} --out {output.manifest} > {log} 2>&1"
 
 
 def protocol_json(wildcards):

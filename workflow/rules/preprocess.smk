@@ -7,16 +7,18 @@ import json
 
 
 def preprocess_settings_json(dataset):
-    """The preprocess section plus the dataset's frame rate (its `fps`, else its release's)."""
-    from famnet.datasets.base import FRAME_RATES
+    """The preprocess section plus the dataset's frame rate (its `fps`, else its release's; none for a
+    release of precomputed images)."""
+    from famnet.datasets.formats import get_format
 
     spec = dataset_spec(dataset)
-    settings = {**(config.get("preprocess") or {}), "fps": spec.get("fps", FRAME_RATES[spec["format"]])}
+    settings = {**(config.get("preprocess") or {}), "fps": spec.get("fps", get_format(spec["format"]).fps)}
     return json.dumps(settings, sort_keys=True)
 
 
 def manifest_subjects(dataset):
-    """Local subject ids (without the '<dataset>/' prefix) of a dataset, from its manifest."""
+    """Local subject ids (without the '<dataset>/' prefix) of a dataset, from its manifest; a composite
+    release's keep their source ('casme2/sub01': results/preprocessed/<dataset>/casme2/sub01.npz)."""
     from famnet.datasets import read_manifest
 
     path = checkpoints.manifest.get(dataset=dataset).output[0]
@@ -49,7 +51,7 @@ def preprocessed_targets(wildcards=None, datasets=None):
 
 rule preprocess:
     wildcard_constraints:
-        subject=r"[^/]+",
+        subject=r"[^/]+(/[^/]+)?",
     input:
         manifest="results/manifest/{dataset}.csv",
     output:
@@ -93,4 +95,5 @@ rule preprocess_report:
         with open(log[0], "w") as handle:
             handle.write(f"{wildcards.dataset}: {report['samples_processed']} samples processed, "
                          f"{report['samples_skipped']} skipped {[s['sample'] for s in report['skipped']]}, "
-                         f"{report['frames_substituted']} damaged frames substituted\n")
+                         f"{report['frames_substituted']} damaged frames substituted, "
+                         f"{report['face_fallbacks']} face fallbacks {report['face_fallback_samples']}\n")

@@ -5,7 +5,7 @@ def prediction_files(protocol):
     """{variant: {seed: [fold CSVs]}} of every method of a protocol."""
     folds = protocol_folds(protocol)
     return {variant: {seed: [f"results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv" for fold in folds]
-                      for seed in training().get("seeds", [0])}
+                      for seed in variant_seeds(variant)}
             for variant in all_variants()}
 
 
@@ -16,7 +16,7 @@ def oracle_files(protocol):
         return {}
     folds = protocol_folds(protocol)
     return {variant: {seed: [f"results/models/{protocol}/{variant}/seed{seed}/fold{fold}/test_epochs.csv"
-                             for fold in folds] for seed in training().get("seeds", [0])}
+                             for fold in folds] for seed in variant_seeds(variant)}
             for variant, _, _ in branch_variants()}
 
 

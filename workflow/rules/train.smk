@@ -19,21 +19,24 @@ def models():
 def branch_variants():
     """(variant, method, ablation) of every trained model: each method, and each FAMNet branch with
     each ablation."""
-    from famnet.methods import method
+    from famnet.methods import ablation_applies
 
     out = []
     for name in training().get("methods", []):
         out.append((name, name, None))
-        if method(name).multitask:
-            out += [(f"{name}-{ablation}", name, ablation) for ablation in training().get("ablations", [])]
+        out += [(f"{name}-{ablation}", name, ablation) for ablation in training().get("ablations", [])
+                if ablation_applies(name, ablation)]
     return out
 
 
 def fused_variants():
-    """FAMNet needs both branches; one fused variant per ablation too."""
+    """FAMNet needs both branches; one fused variant per ablation both branches have too."""
+    from famnet.methods import ablation_applies
+
     if not {"amnet2d", "amnet3d"} <= set(training().get("methods", [])):
         return []
-    return ["famnet"] + [f"famnet-{ablation}" for ablation in training().get("ablations", [])]
+    return ["famnet"] + [f"famnet-{ablation}" for ablation in training().get("ablations", [])
+                         if ablation_applies("amnet2d", ablation) and ablation_applies("amnet3d", ablation)]
 
 
 def all_variants():
@@ -53,6 +56,15 @@ def method_model(name):
     from famnet.methods import architecture
 
     return architecture(models().get(name, {}))
+
+
+def variant_seeds(variant):
+    """The seeds a variant runs: its method's models.<method>.seeds, else training.seeds (FAMNet's
+    fusion: training.seeds, which both branches must run)."""
+    for name, branch, _ in branch_variants():
+        if name == variant:
+            return models().get(branch, {}).get("seeds") or training().get("seeds", [0])
+    return training().get("seeds", [0])
 
 
 def variant_info(variant):
@@ -80,8 +92,32 @@ def protocol_aus(protocol):
     return spec.get("aus", models().get("aus", []))
 
 
+def input_problems_of(protocol, methods=None):
+    """Why a method of the run cannot read a dataset of ``protocol`` (its format cannot provide the
+    method's input: a clip from a release of still images), from famnet.datasets.formats."""
+    from famnet.methods import input_problems
+
+    datasets = {d: dataset_spec(d)["format"] for d in protocol_spec(protocol)["datasets"]}
+    variants = methods or [(name, ablation) for _, name, ablation in branch_variants()]
+    return input_problems(variants, models(), datasets)
+
+
+def check_method_inputs(protocols):
+    problems = [p for protocol in protocols for p in input_problems_of(protocol)]
+    if problems:
+        raise WorkflowError(f"protocol(s) {list(protocols)}: " + "\n".join(problems))
+
+
+# Before any job runs (the train jobs are only known after the manifest and protocol checkpoints).
+check_method_inputs(config["run"]["protocols"])
+
+
 def protocol_artefacts(wildcards):
-    """The preprocessed artefacts of every subject of the protocol's datasets."""
+    """The preprocessed artefacts of every subject of the protocol's datasets (a protocol named on
+    the command line rather than in run.protocols is checked here, as its jobs are built)."""
+    problems = input_problems_of(wildcards.protocol, [variant_info(wildcards.variant)])
+    if problems:
+        raise WorkflowError("\n".join(problems))
     return [t for t in preprocessed_targets(datasets=protocol_spec(wildcards.protocol)["datasets"])
             if t.endswith(".npz")]
 
