@@ -56,13 +56,18 @@ def qc_figure(npz_path, out_path, max_samples: int = 12) -> Path:
             if j < 2:
                 ax.plot(canonical[:, 0], canonical[:, 1], "+", color="cyan", ms=5, mew=0.8)
         axes[i, 0].set_ylabel(str(data["sample"][i]), fontsize=7)
-    for ax in axes.ravel()[n * columns:] if n else axes.ravel():
-        ax.axis("off")
     skipped = meta.get("skipped", [])
     title = f"{meta.get('subject', Path(npz_path).stem)}: {len(data['sample'])} samples"
     if skipped:
         title += f", {len(skipped)} skipped ({', '.join(s['sample'] for s in skipped)})"
-    if len(data["sample"]) > n:
+    return _finish(fig, axes, n, columns, title, len(data["sample"]), out_path, plt)
+
+
+def _finish(fig, axes, n: int, columns: int, title: str, total: int, out_path, plt) -> Path:
+    """Blank the unused panels, title the figure and write it atomically."""
+    for ax in axes.ravel()[n * columns:] if n else axes.ravel():
+        ax.axis("off")
+    if total > n:
         title += f" (first {n} shown)"
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
@@ -98,17 +103,8 @@ def _release_figure(data: dict, meta: dict, npz_path, out_path, max_samples: int
         axes[i, 0].set_xlim(-0.5, apex.shape[1] - 0.5)       # the box may reach past the crop
         axes[i, 0].set_ylim(apex.shape[0] - 0.5, -0.5)
         axes[i, 0].set_ylabel(str(data["sample"][i]), fontsize=7)
-    for ax in axes.ravel()[n * 4:] if n else axes.ravel():
-        ax.axis("off")
     title = f"{meta.get('subject', Path(npz_path).stem)}: {len(data['sample'])} samples (release images)"
     fallbacks = sum(f for _, f in sources.values())
     if fallbacks:
         title += f", {fallbacks} face fallback(s)"
-    if len(data["sample"]) > n:
-        title += f" (first {n} shown)"
-    fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    atomic_write(out_path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
-    plt.close(fig)
-    return out_path
+    return _finish(fig, axes, n, 4, title, len(data["sample"]), out_path, plt)

@@ -230,3 +230,11 @@ def test_a_crop_without_a_face_falls_back_to_the_whole_crop_and_says_so(shared_m
     assert meta["samples"][0]["face_source"] == "crop_box" and meta["samples"][0]["face_fallback"]
     assert arrays["face_box"][0].tolist() == [0.0, 0.0, 224.0, 224.0]
     assert "MTCNN found no face" in capsys.readouterr().err
+
+
+def test_the_workflows_input_kinds_are_what_the_models_declare():
+    from famnet.methods import BASELINES, METHODS, input_kind
+
+    for name in BASELINES:
+        assert input_kind(name) == METHODS[name].input_spec({}).kind, name
+    assert input_kind("amnet2d", {"input": "apex_flow"}) == "apex_flow" and input_kind("amnet3d") == "clip"
