@@ -36,6 +36,8 @@ def scratch(results: Path, work: Path) -> None:
     shutil.copy(REPO / "Snakefile", work)
     for folder in ("workflow", "config", "profiles"):
         shutil.copytree(REPO / folder, work / folder)
+    if (REPO / "resources").exists():        # the datasets the config points at (manifest inputs)
+        (work / "resources").symlink_to((REPO / "resources").resolve())
     (work / "results").mkdir()
     for part in ("manifest", "protocols", "preprocessed"):
         shutil.copytree(results / part, work / "results" / part, symlinks=True)
