@@ -13,7 +13,7 @@ from pathlib import Path
 
 from famnet.io import write_csv_atomic, write_text_atomic
 from famnet.datasets.formats import FORMATS
-from famnet.methods import METHODS
+from famnet.methods import INPUT_VARIANTS, METHODS
 
 
 def _synthetic(args) -> None:
@@ -217,8 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
     train.add_argument("--branch", required=True, choices=sorted(METHODS),
                        help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
-    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", "input_apex", "input_flow",
-                                                              "input_apex_flow", "input_clip", "input_clip_diff"])
+    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", *INPUT_VARIANTS])
     train.add_argument("--fold", required=True, type=int, help="the held-out fold")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--model-json", default="{}", help="JSON: models.<branch> of config.yaml (no ablation applied)")

@@ -73,7 +73,8 @@ def _check_references(config: dict) -> None:
             raise ConfigError(f"config error at datasets.{name}.format: unknown format {spec['format']!r} "
                               f"(known: {sorted(FORMATS)})")
         fmt = FORMATS[spec["format"]]
-        foreign = sorted(k for k in ("au_sheets",) if k in spec and k not in fmt.options)
+        options = {key for known in FORMATS.values() for key in known.options}     # keys only some formats read
+        foreign = sorted(k for k in options if k in spec and k not in fmt.options)
         if foreign:
             raise ConfigError(f"config error at datasets.{name}.{foreign[0]}: format {fmt.name} does not read it")
         if "synthetic" in spec and spec["synthetic"] not in synthetic:

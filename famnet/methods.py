@@ -114,7 +114,6 @@ def training_settings(name: str, training: dict, model_config: dict | None = Non
     return settings
 
 
-__all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "method", "architecture", "training_settings"]
 
 
 # What each baseline reads, as its model class declares it (Method.input_spec; a test keeps the two
@@ -165,3 +164,7 @@ def variant_input_kind(name: str, ablation: str | None, model_config: dict | Non
     if ablation in INPUT_VARIANTS:
         return INPUT_VARIANTS[ablation]
     return input_kind(name, model_config)
+
+
+__all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "INPUT_VARIANTS", "BRANCH_INPUTS", "method", "architecture",
+           "training_settings", "input_kind", "input_problems", "ablation_applies", "variant_input_kind"]

@@ -123,14 +123,8 @@ def protocol_units(spec: dict, formats: dict[str, str]) -> list[str]:
     """The datasets a protocol's rows are scored, split and counted by, in order: each of its
     datasets, or for a composite release (a format with ``sources``) its source datasets; only the
     protocol's ``sources`` where it lists them."""
-    from famnet.datasets.formats import FORMATS
-
-    units = []
-    for name in spec["datasets"]:
-        fmt = FORMATS.get(formats.get(name))
-        units += list(fmt.sources) if fmt is not None and fmt.sources else [name]
     wanted = spec.get("sources")
-    return [u for u in units if wanted is None or u in wanted]
+    return [u for u in unit_formats(spec, formats) if wanted is None or u in wanted]
 
 
 def unit_formats(spec: dict, formats: dict[str, str]) -> dict[str, str]:
@@ -140,7 +134,7 @@ def unit_formats(spec: dict, formats: dict[str, str]) -> dict[str, str]:
     out = {}
     for name in spec["datasets"]:
         fmt = FORMATS.get(formats.get(name))
-        out.update({s: s for s in fmt.sources} if fmt is not None and fmt.sources else {name: formats[name]})
+        out.update({s: s for s in fmt.sources} if fmt is not None and fmt.sources else {name: formats.get(name)})
     return out
 
 

@@ -28,25 +28,24 @@ import pandas as pd
 
 from famnet.datasets.megc2019_public import CROP_SIDE, FLOW_SIDE, read_image
 from preprocess.face import detect_faces, get_detector, get_predictor, landmarks_in_box
+from preprocess.run import PreprocessError, as_grey_rgb
 
 FACE_SOURCES = ("padded", "unpadded", "crop_box")
 FALLBACKS = ("unpadded", "crop_box")
 PAD_FACTOR = 2      # the canvas side, in crop sides, for the second search
 
 
-class ReleaseError(ValueError):
-    pass
-
-
 def crop_face(crop: np.ndarray, settings: dict) -> tuple[np.ndarray, float, str]:
     """(box x0, y0, x1, y1 in crop pixels, MTCNN score or 0, face_source) of a release's apex crop."""
+    def detect(image):
+        return detect_faces([image], settings["device"], 0, settings["min_face_size"], settings["min_face_score"])[0]
+
     side = crop.shape[0]
     pad = side * (PAD_FACTOR - 1) // 2
-    canvas = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    found = detect_faces([canvas], settings["device"], 0, settings["min_face_size"], settings["min_face_score"])[0]
+    found = detect(cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
     if found is not None:    # the box may reach past the crop (the forehead is cut off): dlib takes it so
         return found[0] - pad, found[1], "padded"
-    found = detect_faces([crop], settings["device"], 0, settings["min_face_size"], settings["min_face_score"])[0]
+    found = detect(crop)
     if found is not None:
         return found[0], found[1], "unpadded"
     return np.array([0.0, 0.0, side, side]), 0.0, "crop_box"
@@ -54,16 +53,15 @@ def crop_face(crop: np.ndarray, settings: dict) -> tuple[np.ndarray, float, str]
 
 def process_release_sample(row, settings: dict) -> tuple[dict, dict]:
     root = Path(row.frames_dir)
-    where = f"dataset {row.dataset!r}, subject {row.subject.split('/', 1)[-1]!r}, sample {row.sample!r}"
     try:
         flow_image = read_image(root / row.flow_file, FLOW_SIDE, "flow image")
         crop = read_image(root / row.apex_file, CROP_SIDE, "apex crop image")
     except ValueError as exc:
-        raise ReleaseError(f"{where}: {exc}") from None
+        raise PreprocessError(row.dataset, str(exc), row.subject, row.sample) from None
     s = settings["crop_size"]
     apex_rgb = crop if s == crop.shape[0] else cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
     if settings["colour"] == "grey":
-        apex_rgb = cv2.cvtColor(cv2.cvtColor(apex_rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        apex_rgb = as_grey_rgb(apex_rgb)
     box, score, source = crop_face(crop, settings)
     landmarks = landmarks_in_box(crop, box)     # dlib reads pixels inside the image only; the box may exceed it
     scale = s / crop.shape[0]
@@ -76,9 +74,11 @@ def process_release_sample(row, settings: dict) -> tuple[dict, dict]:
             "apex_source": "release", "flow_file": row.flow_file, "apex_file": row.apex_file}
     meta["face_fallback"] = source in FALLBACKS
     if source in FALLBACKS:
-        print(f"warning: {where}: MTCNN found no face on the apex crop padded into a larger canvas; "
-              + ("found on the crop itself (a box larger than the face)" if source == "unpadded" else
-                 "the whole crop is the face box for the landmarks"), file=sys.stderr)
+        fallback = ("found on the crop itself (a box larger than the face)" if source == "unpadded" else
+                    "the whole crop is the face box for the landmarks")
+        problem = PreprocessError(row.dataset, f"MTCNN found no face on the apex crop padded into a larger canvas; "
+                                               f"{fallback}", row.subject, row.sample)
+        print(f"warning: {problem}", file=sys.stderr)
     return arrays, meta
 
 

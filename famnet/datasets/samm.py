@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from famnet.datasets.base import read_sheet, rows_from_sheet, sheet_aus, subject_digits
 
 COLUMNS = {"filename": "Filename", "onset": "Onset Frame", "apex": "Apex Frame", "offset": "Offset Frame",
@@ -15,12 +17,17 @@ def _locate(root, subject, filename, cell):
     return Path(root) / subject / filename, [f"{subject}_{{:05d}}.jpg", f"{subject}_{{:04d}}.jpg"]
 
 
+def _sheet(dataset: str, annotation, columns) -> pd.DataFrame:
+    return read_sheet(annotation, dataset, ["Subject", *columns], sheet_name="MICRO_ONLY", header_first_cell="Subject")
+
+
+def _subject_of(dataset: str):
+    return lambda cell: subject_digits(cell["Subject"], dataset, width=3)
+
+
 def load(dataset: str, root, annotation, errata=None, problems=None):
-    sheet = read_sheet(annotation, dataset, ["Subject", *COLUMNS.values()], sheet_name="MICRO_ONLY",
-                       header_first_cell="Subject")
     return rows_from_sheet(
-        dataset, sheet, COLUMNS,
-        subject_of=lambda cell: subject_digits(cell["Subject"], dataset, width=3),
+        dataset, _sheet(dataset, annotation, COLUMNS.values()), COLUMNS, subject_of=_subject_of(dataset),
         locate=lambda subject, filename, cell: _locate(root, subject, filename, cell),
         errata=errata, problems=problems,
     )
@@ -28,6 +35,5 @@ def load(dataset: str, root, annotation, errata=None, problems=None):
 
 def au_table(dataset: str, annotation, problems=None) -> dict[tuple[str, str], str]:
     """{(subject 'NNN', Filename): AUs} of the FACS code sheet (the AU join of composite releases)."""
-    sheet = read_sheet(annotation, dataset, ["Subject", COLUMNS["filename"], COLUMNS["aus"]], sheet_name="MICRO_ONLY",
-                       header_first_cell="Subject")
-    return sheet_aus(dataset, sheet, COLUMNS, lambda cell: subject_digits(cell["Subject"], dataset, width=3), problems)
+    sheet = _sheet(dataset, annotation, [COLUMNS["filename"], COLUMNS["aus"]])
+    return sheet_aus(dataset, sheet, COLUMNS, _subject_of(dataset), problems)

@@ -61,10 +61,9 @@ def method_model(name):
 def variant_seeds(variant):
     """The seeds a variant runs: its method's models.<method>.seeds, else training.seeds (FAMNet's
     fusion: training.seeds, which both branches must run)."""
-    for name, branch, _ in branch_variants():
-        if name == variant:
-            return models().get(branch, {}).get("seeds") or training().get("seeds", [0])
-    return training().get("seeds", [0])
+    if variant in fused_variants():
+        return training().get("seeds", [0])
+    return models().get(variant_info(variant)[0], {}).get("seeds") or training().get("seeds", [0])
 
 
 def variant_info(variant):
