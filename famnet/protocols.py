@@ -232,7 +232,7 @@ def build_protocol(name: str, spec: dict, manifests: dict[str, pd.DataFrame], fo
     table = pd.concat([manifests[d] for d in spec["datasets"]], ignore_index=True)
     # A row's dataset is where it was recorded: a composite release's rows are its sources'.
     if "source" in table:
-        source = table["source"].fillna("").astype(str)
+        source = table["source"].astype(object).fillna("").astype(str)
         table["dataset"] = source.where(source != "", table["dataset"])
     table = table[table["dataset"].isin(units)].copy() if spec.get("sources") else table
     table["class"] = table["emotion"].map(to_class)
