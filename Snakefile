@@ -33,6 +33,8 @@ rule all:
     input:
         "results/tables/all.csv",
         "results/tables/all.md",
+        "results/tables/comparisons.csv",
+        expand("results/figures/{protocol}_forest.png", protocol=config["run"]["protocols"]),
         expand("results/protocols/{protocol}.csv", protocol=config["run"]["protocols"]),
         preprocessed_targets,
     default_target: True

@@ -129,7 +129,8 @@ def _fuse(args) -> None:
 
 def _evaluate(args) -> None:
     from famnet.protocols import read_protocol_table
-    from famnet.tables import evaluate_protocol, write_figures, write_metrics, write_plot_data
+    from famnet.bootstrap import BootstrapSettings
+    from famnet.tables import evaluate_protocol, write_figures, write_forest, write_metrics, write_plot_data
 
     classes = json.loads(args.classes)
     table = read_protocol_table(args.protocol_csv, classes=classes)
@@ -137,9 +138,14 @@ def _evaluate(args) -> None:
     files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
     oracle = {variant: {int(seed): paths for seed, paths in seeds.items()}
               for variant, seeds in json.loads(args.oracle_files or "{}").items()}
-    document = evaluate_protocol(args.protocol, table, classes, files, oracle)
+    evaluation = json.loads(args.evaluation or "{}")
+    document = evaluate_protocol(args.protocol, table, classes, files, oracle,
+                                 bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
+                                 reference=evaluation.get("reference", "famnet"))
     write_metrics(document, args.out)
     write_figures(document, args.confusion_png, args.per_subject_png)
+    if args.forest_png:
+        write_forest(document, args.forest_png)
     if args.plots_dir:
         write_plot_data(document, args.plots_dir / "confusion" / f"{args.protocol}.csv",
                         args.plots_dir / "per_subject" / f"{args.protocol}.csv")
@@ -147,20 +153,33 @@ def _evaluate(args) -> None:
         overall = method["summary"][0]
         leak = method.get("test_epoch_oracle", {}).get("scores", {}).get("all")
         leak = f"; test-epoch oracle UF1 {leak['uf1']:.4f} UAR {leak['uar']:.4f}" if leak else ""
-        print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f} UAR {overall['uar']:.4f} "
-              f"({overall['samples']} samples, {overall['seeds']} seed(s)){leak}")
+        interval = "" if overall["uf1_ci_low"] is None else \
+            f" [{overall['uf1_ci_low']:.4f}, {overall['uf1_ci_high']:.4f}]"
+        print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f}{interval} UAR {overall['uar']:.4f} "
+              f"({overall['samples']} samples, {overall['seeds']} seed(s); {overall['ci_note']}){leak}")
 
 
 def _tables(args) -> None:
-    from famnet.tables import build_table, code_version, table_markdown
+    from famnet.tables import build_comparisons, build_table, code_version, comparisons_markdown, table_markdown
 
     metrics = [json.loads(Path(p).read_text()) for p in args.metrics]
+    for path, document in zip(args.metrics, metrics):
+        if "bootstrap" not in document:
+            raise SystemExit(f"{path} was written before evaluation gave intervals; rebuild it: "
+                             f"snakemake --forcerun evaluate (or delete it and rerun)")
     info = json.loads(args.info)
     # Read when the table is built, not passed in: a commit must not make the table rule outdated.
     version = info.get("code_version") or code_version()
     table = build_table(metrics, info["paper"], info["synthetic"], info["config_hash"], version)
+    levels = {document["bootstrap"]["level"] for document in metrics}
+    if len(levels) > 1:
+        raise ValueError(f"the protocols' metrics use different interval levels {sorted(levels)}; rerun evaluate")
     write_csv_atomic(table, args.out_csv)
-    write_text_atomic(table_markdown(table), args.out_md)
+    write_text_atomic(table_markdown(table, level=levels.pop()), args.out_md)
+    if args.comparisons_csv:
+        comparisons = build_comparisons(metrics, info["config_hash"], version)
+        write_csv_atomic(comparisons, args.comparisons_csv)
+        write_text_atomic(comparisons_markdown(comparisons), args.comparisons_md or args.comparisons_csv.with_suffix(".md"))
     print(table.to_string(index=False))
 
 
@@ -258,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-subject-png", required=True, type=Path)
     evaluate.add_argument("--plots-dir", type=Path, help="also write confusion/<protocol>.csv and "
                                                          "per_subject/<protocol>.csv (the figures' data) here")
+    evaluate.add_argument("--forest-png", type=Path, help="also draw the forest plot (UF1 intervals, paired "
+                          "differences from the reference)")
+    evaluate.add_argument("--evaluation", help='JSON of the config\'s evaluation section: {"bootstrap": {resamples, '
+                          'seed, level, min_units}, "reference": variant}')
     evaluate.set_defaults(func=_evaluate)
 
     tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")
@@ -267,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
                              '"config_hash": str, "code_version": str (default: git describe of the working dir)}')
     tables.add_argument("--out-csv", required=True, type=Path)
     tables.add_argument("--out-md", required=True, type=Path)
+    tables.add_argument("--comparisons-csv", type=Path, help="also write the paired comparisons (csv, and .md beside)")
+    tables.add_argument("--comparisons-md", type=Path, help="where the comparisons' markdown goes (default: beside "
+                        "the csv)")
     tables.set_defaults(func=_tables)
     return parser
 

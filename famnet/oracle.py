@@ -18,7 +18,8 @@ from famnet.metrics import evaluate
 
 
 def read_test_epochs(paths, variant: str, seed: int) -> pd.DataFrame:
-    frames = [pd.read_csv(path) for path in paths]
+    # Ids as text: a sample id such as "0101" must not become the number 101 (it would match nothing).
+    frames = [pd.read_csv(path, dtype={"dataset": str, "subject": str, "sample": str}) for path in paths]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frame.empty:
         raise ValueError(f"{variant} seed {seed}: test_epochs.csv holds no per-epoch predictions; the models were "
@@ -27,16 +28,25 @@ def read_test_epochs(paths, variant: str, seed: int) -> pd.DataFrame:
 
 
 def fold_choices(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per fold: the epoch with the best held-out accuracy (latest on ties), its accuracy, and the
-    last epoch's accuracy (what the saved model scores on that fold)."""
-    accuracy = (frame.assign(correct=frame["label"] == frame["prediction"])
-                .groupby(["fold", "epoch"])["correct"].mean().reset_index())
+    """Per fold: the epoch with the best held-out accuracy (latest on ties) and its accuracy; the
+    last epoch's accuracy; and the saved model's (its epoch is marked ``saved`` in test_epochs.csv:
+    the last epoch, or with ``val_fraction`` > 0 the best epoch on the validation subjects; files
+    written before that column existed count the last epoch as saved, which was then true only
+    without validation)."""
+    frame = frame.assign(correct=frame["label"] == frame["prediction"])
+    if "saved" not in frame:
+        frame["saved"] = frame["epoch"] == frame.groupby("fold")["epoch"].transform("max")
+    accuracy = frame.groupby(["fold", "epoch"]).agg(correct=("correct", "mean"), saved=("saved", "any")).reset_index()
     rows = []
     for fold, part in accuracy.groupby("fold"):
         part = part.sort_values("epoch")
         best = part.loc[part["correct"] == part["correct"].max(), "epoch"].max()
+        saved = part[part["saved"]]
+        if len(saved) != 1:
+            raise ValueError(f"fold {fold}: test_epochs.csv marks {len(saved)} epochs as the saved model's, not one")
         rows.append({"fold": int(fold), "epoch": int(best), "accuracy": float(part["correct"].max()),
-                     "last_epoch": int(part["epoch"].max()), "last_accuracy": float(part["correct"].iloc[-1])})
+                     "last_epoch": int(part["epoch"].max()), "last_accuracy": float(part["correct"].iloc[-1]),
+                     "saved_epoch": int(saved["epoch"].iloc[0]), "saved_accuracy": float(saved["correct"].iloc[0])})
     return pd.DataFrame(rows)
 
 
@@ -53,20 +63,19 @@ def oracle_predictions(protocol_table: pd.DataFrame, frame: pd.DataFrame, choice
     return merged.astype({"prediction": int})
 
 
-def oracle_scores(protocol_table: pd.DataFrame, paths, classes: list[str], variant: str, seed: int) -> dict:
-    """{"slices": [{slice, uf1, uar, ...}], "folds": [{fold, epoch, accuracy, last_epoch, last_accuracy}]}."""
+def oracle_pooled(protocol_table: pd.DataFrame, paths, variant: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the oracle's pooled predictions, each fold's choice) of one method and seed; famnet.tables
+    scores them like the real ones, interval included."""
     frame = read_test_epochs(paths, variant, seed)
     choices = fold_choices(frame)
-    pooled = oracle_predictions(protocol_table, frame, choices, variant, seed)
+    return oracle_predictions(protocol_table, frame, choices, variant, seed), choices
+
+
+def oracle_scores(protocol_table: pd.DataFrame, paths, classes: list[str], variant: str, seed: int) -> dict:
+    """{"slices": [{slice, uf1, uar, ...}], "folds": [{fold, epoch, accuracy, last_epoch, last_accuracy,
+    saved_epoch, saved_accuracy}]}."""
+    pooled, choices = oracle_pooled(protocol_table, paths, variant, seed)
     return {"slices": evaluate(pooled, classes).to_dict("records"), "folds": choices.to_dict("records")}
 
 
-def summarise(per_seed: dict[int, dict]) -> dict[str, dict]:
-    """Mean over seeds per slice: {slice: {"uf1": ..., "uar": ...}}."""
-    first = next(iter(per_seed.values()))["slices"]
-    return {row["slice"]: {"uf1": float(np.mean([s["slices"][i]["uf1"] for s in per_seed.values()])),
-                           "uar": float(np.mean([s["slices"][i]["uar"] for s in per_seed.values()]))}
-            for i, row in enumerate(first)}
-
-
-__all__ = ["read_test_epochs", "fold_choices", "oracle_predictions", "oracle_scores", "summarise"]
+__all__ = ["read_test_epochs", "fold_choices", "oracle_predictions", "oracle_pooled", "oracle_scores"]

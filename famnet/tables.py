@@ -21,19 +21,30 @@ import pandas as pd
 
 from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
+from famnet.bootstrap import BootstrapSettings, SliceResamples, compare, unit_of_split
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
-from famnet.oracle import oracle_scores, summarise
+from famnet.oracle import oracle_pooled
 from famnet.protocols import protocol_folds_of, scored_rows, split_name
 
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "input_apex": "on the apex crop",
                   "input_flow": "on the flow", "input_apex_flow": "on apex + flow", "input_clip": "on the RGB clip",
                   "input_clip_diff": "on frame differences"}
-TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uar", "uf1_std", "uar_std", "samples",
-                 "subjects", "seeds", "uf1_test_epoch_oracle", "uar_test_epoch_oracle", "paper_uf1", "paper_uar",
+ORACLE_COLUMNS = ["uf1_test_epoch_oracle", "uf1_test_epoch_oracle_ci_low", "uf1_test_epoch_oracle_ci_high",
+                  "uar_test_epoch_oracle", "uar_test_epoch_oracle_ci_low", "uar_test_epoch_oracle_ci_high"]
+TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_ci_low", "uf1_ci_high", "uar",
+                 "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "samples", "subjects", "seeds",
+                 *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
                  "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
+# Scores the table shows in percent, rounded to 2 decimals.
+PERCENT_COLUMNS = ["uf1", "uf1_ci_low", "uf1_ci_high", "uar", "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std",
+                   *ORACLE_COLUMNS, "diff_uf1", "diff_uar"]
+COMPARISON_COLUMNS = ["protocol", "split", "slice", "reference", "method", "variant", "uf1", "reference_uf1",
+                      "uf1_diff", "uf1_diff_ci_low", "uf1_diff_ci_high", "uf1_p", "uar", "reference_uar", "uar_diff",
+                      "uar_diff_ci_low", "uar_diff_ci_high", "uar_p", "distinguishable", "units", "unit", "resamples",
+                      "level", "config_hash", "code_version"]
 
 
 def code_version(where=".") -> str:
@@ -112,35 +123,122 @@ def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
 
 
 def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list[str],
-                      files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None) -> dict:
+                      files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None,
+                      bootstrap: BootstrapSettings | None = None, reference: str = "famnet") -> dict:
     """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
     per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
-    oracle analysis is on. Returns the metrics document. Only the rows some fold holds out are
-    scored (a holdout protocol's training datasets are not)."""
+    oracle analysis is on. Returns the metrics document: per method and slice the pooled scores,
+    their spread over seeds and their bootstrap interval over held-out units (famnet.bootstrap),
+    and every method's paired comparison with ``reference`` (the first method when the protocol
+    has no such variant). Only the rows some fold holds out are scored (a holdout protocol's
+    training datasets are not)."""
+    settings = bootstrap or BootstrapSettings()
     full_table, protocol_table = protocol_table, scored_rows(protocol_table)
-    methods = {}
+    split = split_of(full_table)
+    resamples = slice_resamples(protocol_table, unit_of_split(split), settings)
+    methods, replicates = {}, {}
     for variant, per_seed in files.items():
-        seeds = {int(seed): _seed_metrics(pooled_predictions(protocol_table, paths, variant, int(seed)), classes)
-                 for seed, paths in sorted(per_seed.items())}
-        summary = []
-        for position, row in enumerate(next(iter(seeds.values()))["slices"]):
-            uf1 = [m["slices"][position]["uf1"] for m in seeds.values()]
-            uar = [m["slices"][position]["uar"] for m in seeds.values()]
-            summary.append({"slice": row["slice"], "uf1": float(np.mean(uf1)), "uar": float(np.mean(uar)),
-                            "uf1_std": float(np.std(uf1)), "uar_std": float(np.std(uar)),
-                            "samples": row["samples"], "subjects": row["subjects"], "seeds": len(seeds)})
+        pooled = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed))
+                  for seed, paths in sorted(per_seed.items())}
+        seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
+        replicates[variant] = slice_replicates(resamples, list(pooled.values()), len(classes))
+        summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates[variant])
         # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
-        scores = {row["slice"]: {k: row[k] for k in ("uf1", "uar", "uf1_std", "uar_std")} for row in summary}
+        scores = {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}
         methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
         if oracle_files and variant in oracle_files:
-            per_seed = {int(seed): oracle_scores(protocol_table, paths, classes, variant, int(seed))
-                        for seed, paths in sorted(oracle_files[variant].items())}
-            methods[variant]["test_epoch_oracle"] = {"scores": summarise(per_seed), "seeds": per_seed}
+            methods[variant]["test_epoch_oracle"] = oracle_document(
+                protocol_table, oracle_files[variant], classes, variant, resamples)
     missing = classes_missing_from_training(full_table, classes)
-    return {"protocol": protocol, "split": split_of(full_table), "classes": classes, "samples": len(protocol_table),
+    reference_variant = reference if reference in methods else next(iter(methods))
+    return {"protocol": protocol, "split": split, "classes": classes, "samples": len(protocol_table),
             "subjects": int(protocol_table["subject"].nunique()),
             "folds_missing_a_training_class": len(missing), "classes_missing_from_training": missing,
-            "methods": methods}
+            "bootstrap": settings.to_dict() | {"unit": unit_of_split(split)},
+            "reference": {"variant": reference_variant, "method": method_name(reference_variant),
+                          "asked": reference},
+            "methods": methods,
+            "comparisons": paired_comparisons(methods, replicates, resamples, reference_variant, settings.level)}
+
+
+SCORE_KEYS = ("uf1", "uar", "uf1_std", "uar_std", "uf1_ci_low", "uf1_ci_high", "uar_ci_low", "uar_ci_high")
+
+
+def slice_resamples(protocol_table: pd.DataFrame, unit_column: str,
+                    settings: BootstrapSettings) -> dict[str, SliceResamples]:
+    """{slice: its resampled units}, slices as famnet.metrics.evaluate names them ('all', then
+    each dataset), the units sorted so the draws do not depend on row order."""
+    parts = [("all", protocol_table), *sorted(protocol_table.groupby("dataset"), key=lambda kv: kv[0])]
+    return {name: SliceResamples(sorted(set(part[unit_column])), unit_column, settings) for name, part in parts}
+
+
+def slice_of(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    return frame if name == "all" else frame[frame["dataset"] == name]
+
+
+def slice_replicates(resamples: dict[str, SliceResamples], pooled: list[pd.DataFrame],
+                     num_classes: int) -> dict[str, dict | None]:
+    """{slice: R seed-averaged (UF1, UAR) of one method, None where no interval is defined}."""
+    return {name: units.scores([slice_of(frame, name) for frame in pooled], num_classes)
+            for name, units in resamples.items()}
+
+
+def spread(values: list[float]) -> float | None:
+    """Sample standard deviation over seeds (ddof 1); None for one seed (no spread measured)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def seed_summary(per_seed_slices: dict[int, list[dict]], resamples: dict[str, SliceResamples],
+                 replicates: dict[str, dict | None]) -> list[dict]:
+    """Per slice: mean over seeds, spread over seeds and the bootstrap interval of the mean."""
+    summary = []
+    first = next(iter(per_seed_slices.values()))
+    for position, row in enumerate(first):
+        uf1 = [slices[position]["uf1"] for slices in per_seed_slices.values()]
+        uar = [slices[position]["uar"] for slices in per_seed_slices.values()]
+        units = resamples[row["slice"]]
+        summary.append({"slice": row["slice"], "uf1": float(np.mean(uf1)), "uar": float(np.mean(uar)),
+                        "uf1_std": spread(uf1), "uar_std": spread(uar),
+                        **units.interval_columns(replicates[row["slice"]]),
+                        "samples": row["samples"], "subjects": row["subjects"], "seeds": len(per_seed_slices)})
+    return summary
+
+
+def oracle_document(protocol_table: pd.DataFrame, per_seed_files: dict[int, list], classes: list[str], variant: str,
+                    resamples: dict[str, SliceResamples]) -> dict:
+    """The test-epoch oracle's scores per slice (mean over seeds, with the same bootstrap interval
+    as the real scores, so the leak can be read against the noise) and each seed's choices."""
+    per_seed, pooled = {}, []
+    for seed, paths in sorted(per_seed_files.items()):
+        frame, choices = oracle_pooled(protocol_table, paths, variant, int(seed))
+        per_seed[int(seed)] = {"slices": evaluate(frame, classes).to_dict("records"),
+                               "folds": choices.to_dict("records")}
+        pooled.append(frame)
+    replicates = slice_replicates(resamples, pooled, len(classes))
+    summary = seed_summary({seed: s["slices"] for seed, s in per_seed.items()}, resamples, replicates)
+    return {"scores": {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}, "seeds": per_seed}
+
+
+def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, SliceResamples], reference: str,
+                       level: float) -> list[dict]:
+    """Every other method against ``reference``, per slice whose interval is defined: the paired
+    difference of the seed-averaged scores over the same resampled units (famnet.bootstrap.compare)."""
+    rows = []
+    for name, units in resamples.items():
+        if not units.defined:
+            continue
+        base = methods[reference]["scores"][name]
+        for variant, method in methods.items():
+            if variant == reference:
+                continue
+            point = method["scores"][name]
+            row = {"slice": name, "reference": methods[reference]["method"], "reference_variant": reference,
+                   "method": method["method"], "variant": variant, "units": len(units.units),
+                   "unit": units.unit_column, "uf1": point["uf1"], "uar": point["uar"],
+                   "reference_uf1": base["uf1"], "reference_uar": base["uar"]}
+            row.update(compare(replicates[variant][name], replicates[reference][name], point, base, level))
+            rows.append(row)
+    return rows
 
 
 def classes_missing_from_training(protocol_table: pd.DataFrame, classes: list[str]) -> dict[str, list[str]]:
@@ -167,6 +265,12 @@ def split_of(protocol_table: pd.DataFrame) -> str:
     return split_name({"train": train, "test": sorted(set(scored["dataset"]))})
 
 
+def percent(value) -> float:
+    """A score in percent; NaN where it is not defined (None: one seed's spread, an interval of too
+    few units)."""
+    return np.nan if value is None else 100 * value
+
+
 def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str, bool], config_hash: str,
                 code_version: str) -> pd.DataFrame:
     """One row per protocol x slice x method; ``paper[protocol]`` = {"uf1", "uar"} for FAMNet, in percent."""
@@ -179,10 +283,10 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
                 oracle = method.get("test_epoch_oracle", {}).get("scores", {}).get(line["slice"], {})
                 row = {"protocol": protocol, "split": document.get("split", "loso"), "slice": line["slice"],
                        "method": method["method"], "variant": variant,
-                       "uf1": 100 * line["uf1"], "uar": 100 * line["uar"], "uf1_std": 100 * line["uf1_std"],
-                       "uar_std": 100 * line["uar_std"], "samples": line["samples"], "subjects": line["subjects"],
-                       "seeds": line["seeds"], "uf1_test_epoch_oracle": 100 * oracle.get("uf1", np.nan),
-                       "uar_test_epoch_oracle": 100 * oracle.get("uar", np.nan),
+                       **{key: percent(line.get(key)) for key in SCORE_KEYS}, "ci_note": line.get("ci_note"),
+                       "samples": line["samples"], "subjects": line["subjects"], "seeds": line["seeds"],
+                       **{f"{key}_test_epoch_oracle{end}": percent(oracle.get(f"{key}{end}"))
+                          for key in ("uf1", "uar") for end in ("", "_ci_low", "_ci_high")},
                        "data": "synthetic" if synthetic[protocol] else "real",
                        "config_hash": config_hash, "code_version": code_version}
                 if line["slice"] == "all":
@@ -193,8 +297,52 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
     same = table["paper_protocol"] == table["protocol"]
     table["diff_uf1"] = (table["uf1"] - table["paper_uf1"]).where(same)
     table["diff_uar"] = (table["uar"] - table["paper_uar"]).where(same)
-    return table.round({c: 2 for c in ("uf1", "uar", "uf1_std", "uar_std", "uf1_test_epoch_oracle",
-                                       "uar_test_epoch_oracle", "diff_uf1", "diff_uar")})
+    return table.astype({c: float for c in PERCENT_COLUMNS}).round({c: 2 for c in PERCENT_COLUMNS})
+
+
+def build_comparisons(metrics: list[dict], config_hash: str, code_version: str) -> pd.DataFrame:
+    """comparisons.csv: per protocol and slice, every method minus the protocol's reference, in
+    percentage points, with the paired interval and p-value (famnet.bootstrap); ``distinguishable``
+    when the interval of the UF1 difference excludes 0."""
+    rows = []
+    for document in metrics:
+        settings = document["bootstrap"]
+        for line in document.get("comparisons", []):
+            row = {"protocol": document["protocol"], "split": document["split"], **line,
+                   "resamples": settings["resamples"], "level": settings["level"],
+                   "config_hash": config_hash, "code_version": code_version}
+            for key in ("uf1", "uar", "reference_uf1", "reference_uar", "uf1_diff", "uf1_diff_ci_low",
+                        "uf1_diff_ci_high", "uar_diff", "uar_diff_ci_low", "uar_diff_ci_high"):
+                row[key] = round(100 * line[key], 2)
+            row["distinguishable"] = bool(line["uf1_diff_ci_low"] > 0 or line["uf1_diff_ci_high"] < 0)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def comparisons_markdown(comparisons: pd.DataFrame) -> str:
+    """comparisons.md: the paired differences, and per protocol one line naming which methods'
+    UF1 cannot be told from the reference's."""
+    if comparisons.empty:
+        return "No comparison: every protocol has a single method or too few units to resample.\n"
+    lines = ["| protocol | slice | method | reference | UF1 difference [CI] | p | UAR difference [CI] | p | units |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in comparisons.itertuples(index=False):
+        lines.append(f"| {r.protocol} | {r.slice} | {r.method} | {r.reference} | "
+                     f"{r.uf1_diff:+.2f} [{r.uf1_diff_ci_low:+.2f}, {r.uf1_diff_ci_high:+.2f}] | {r.uf1_p:.3f} | "
+                     f"{r.uar_diff:+.2f} [{r.uar_diff_ci_low:+.2f}, {r.uar_diff_ci_high:+.2f}] | {r.uar_p:.3f} | "
+                     f"{r.units} {r.unit}s |")
+    first = comparisons.iloc[0]
+    lines += ["", f"Method minus reference, percentage points, seed-averaged; {100 * first.level:g} % paired "
+                  f"bootstrap interval over the held-out units ({first.resamples} resamples, the same resamples for "
+                  f"both methods); p: two-sided bootstrap p-value (docs/evaluation.md)."]
+    for (protocol, slice_name), part in comparisons.groupby(["protocol", "slice"], sort=False):
+        if slice_name != "all":
+            continue
+        ties = part.loc[~part["distinguishable"], "method"].tolist()
+        apart = part.loc[part["distinguishable"], "method"].tolist()
+        lines.append(f"- {protocol}: UF1 not distinguishable from {part['reference'].iloc[0]}'s at this level: "
+                     f"{', '.join(ties) or 'none'}; distinguishable: {', '.join(apart) or 'none'}.")
+    return "\n".join(lines) + "\n"
 
 
 def published(protocol: str, variant: str, reported: dict) -> dict:
@@ -215,34 +363,50 @@ def published(protocol: str, variant: str, reported: dict) -> dict:
             "paper_alt_source": alt.get("source", np.nan)}
 
 
-def table_markdown(table: pd.DataFrame) -> str:
-    """all.md: the table for people (std shown as ±, empty columns left blank; the oracle columns
-    only when the analysis ran; a second published UF1 / UAR only where one is; every published
-    pair's source under the table)."""
+def with_interval(value, low, high) -> str:
+    """'70.38 [65.10, 75.31]'; the value alone where no interval is defined; blank where no value."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.2f}" if pd.isna(low) else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
+    """all.md: the table for people (each score with its bootstrap interval in brackets, the seed
+    spread in a column of its own and blank for one seed; the oracle columns only when the analysis
+    ran; a second published UF1 / UAR only where one is; every published pair's source under the
+    table)."""
     oracle = table["uf1_test_epoch_oracle"].notna().any()
     alt = table["paper_alt_uf1"].notna().any()
-    head = ["protocol", "split", "slice", "method", "UF1", "UAR"] + (["UF1 test-epoch oracle", "UAR test-epoch oracle"]
-                                                           if oracle else []) + \
+    head = ["protocol", "split", "slice", "method", "UF1 [CI]", "UAR [CI]", "seed sd UF1 / UAR"] + \
+        (["UF1 test-epoch oracle [CI]", "UAR test-epoch oracle [CI]"] if oracle else []) + \
         ["samples", "subjects", "seeds", "paper UF1", "paper UAR"] + \
         (["paper UF1 / UAR, 2nd source"] if alt else []) + ["paper protocol (epoch choice)", "data"]
     lines = ["| " + " | ".join(head) + " |",
-             "| --- | --- | --- | --- | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
+             "| --- | --- | --- | --- | ---: | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
              + " ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     for r in table.itertuples(index=False):
         paper_from = "" if pd.isna(r.paper_protocol) else f"{r.paper_protocol} ({r.paper_selection})"
-        cells = [r.protocol, r.split, r.slice, r.method, f"{r.uf1:.2f} ± {r.uf1_std:.2f}", f"{r.uar:.2f} ± {r.uar_std:.2f}"]
-        cells += [blank(r.uf1_test_epoch_oracle), blank(r.uar_test_epoch_oracle)] if oracle else []
+        cells = [r.protocol, r.split, r.slice, r.method, with_interval(r.uf1, r.uf1_ci_low, r.uf1_ci_high),
+                 with_interval(r.uar, r.uar_ci_low, r.uar_ci_high),
+                 "" if pd.isna(r.uf1_std) else f"{r.uf1_std:.2f} / {r.uar_std:.2f}"]
+        cells += [with_interval(r.uf1_test_epoch_oracle, r.uf1_test_epoch_oracle_ci_low, r.uf1_test_epoch_oracle_ci_high),
+                  with_interval(r.uar_test_epoch_oracle, r.uar_test_epoch_oracle_ci_low,
+                                r.uar_test_epoch_oracle_ci_high)] if oracle else []
         cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar)]
         if alt:
             cells.append(f"{blank(r.paper_alt_uf1)} / {blank(r.paper_alt_uar)}" if pd.notna(r.paper_alt_uf1) else "")
         cells += [paper_from, r.data]
         lines.append("| " + " | ".join(cells) + " |")
+    undefined = sorted(set(table.loc[table["uf1_ci_low"].isna(), "ci_note"].dropna()))
     hashes = ", ".join(sorted(set(table["config_hash"])))
     versions = ", ".join(sorted(set(table["code_version"])))
     lines += ["", f"UF1 / UAR in percent, pooled over all folds of the split (loso: one per subject, lodo: one "
-                  f"per dataset, holdout: train -> test), mean ± std over seeds. "
-                  f"Config {hashes}, code {versions}."]
+                  f"per dataset, holdout: train -> test), mean over seeds; in brackets the {100 * level:g} % "
+                  f"bootstrap interval over held-out subjects (lodo: datasets) of that mean; seed sd: sample "
+                  f"standard deviation over seeds, blank for one seed (docs/evaluation.md)"
+                  + (f"; no interval where {'; '.join(undefined)}" if undefined else "")
+                  + f". Config {hashes}, code {versions}."]
     sources = []
     published_rows = table[table["paper_source"].notna()].drop_duplicates(["method", "paper_source"])
     for r in published_rows.itertuples(index=False):
@@ -322,6 +486,61 @@ def write_figures(document: dict, confusion_png: Path, per_subject_png: Path) ->
     ax.set_title(f"{document['protocol']}: per held-out subject", fontsize=9)
     fig.tight_layout()
     atomic_write(per_subject_png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def write_forest(document: dict, png: Path) -> None:
+    """The forest plot of a protocol: each method's UF1 (all slice) with its bootstrap interval and,
+    where it ran, the test-epoch oracle's; beside it each method's paired difference from the
+    reference with its interval. The reference is drawn in red, its UF1 as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from famnet.io import atomic_write
+
+    methods, reference = document["methods"], document["reference"]["variant"]
+    differences = {row["variant"]: row for row in document.get("comparisons", []) if row["slice"] == "all"}
+    names = list(methods)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.45 * len(names) + 1.6), sharey=True,
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    labelled = False
+    for y, variant in enumerate(names):
+        colour = "tab:red" if variant == reference else "tab:blue"
+        score = methods[variant]["scores"]["all"]
+        error = None if score.get("uf1_ci_low") is None else \
+            [[100 * (score["uf1"] - score["uf1_ci_low"])], [100 * (score["uf1_ci_high"] - score["uf1"])]]
+        left.errorbar(100 * score["uf1"], y, xerr=error, fmt="o", color=colour, capsize=3)
+        oracle = methods[variant].get("test_epoch_oracle", {}).get("scores", {}).get("all")
+        if oracle:
+            error = None if oracle.get("uf1_ci_low") is None else \
+                [[100 * (oracle["uf1"] - oracle["uf1_ci_low"])], [100 * (oracle["uf1_ci_high"] - oracle["uf1"])]]
+            left.errorbar(100 * oracle["uf1"], y + 0.25, xerr=error, fmt="D", mfc="none", color="grey", capsize=2,
+                          label=None if labelled else "test-epoch oracle (the leak)")
+            labelled = True
+        if variant in differences:
+            row = differences[variant]
+            right.errorbar(100 * row["uf1_diff"], y, fmt="o", color=colour, capsize=3,
+                           xerr=[[100 * (row["uf1_diff"] - row["uf1_diff_ci_low"])],
+                                 [100 * (row["uf1_diff_ci_high"] - row["uf1_diff"])]])
+    left.axvline(100 * methods[reference]["scores"]["all"]["uf1"], color="tab:red", linestyle="--", linewidth=0.8)
+    right.axvline(0, color="black", linewidth=0.8)
+    left.set_yticks(range(len(names)), [methods[v]["method"] + (" (reference)" if v == reference else "")
+                                        for v in names], fontsize=8)
+    left.invert_yaxis()
+    settings = document["bootstrap"]
+    left.set_xlabel(f"UF1 (%), {100 * settings['level']:g} % interval over held-out {settings['unit']}s", fontsize=8)
+    right.set_xlabel(f"UF1 minus {methods[reference]['method']} (points), paired", fontsize=8)
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, borderaxespad=0.1)
+    if not differences:
+        right.text(0.5, 0.5, "no paired interval\n(too few units or one method)", ha="center", va="center",
+                   transform=right.transAxes, fontsize=8)
+    fig.suptitle(f"{document['protocol']}: pooled UF1 with {settings['resamples']} bootstrap resamples "
+                 f"({document['subjects']} subjects)", fontsize=9)
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 

@@ -39,7 +39,7 @@ from famnet.models import create_model, multitask_loss
 
 ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0},
              **{name: {"input": kind} for name, kind in INPUT_VARIANTS.items()}}
-TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction"]
+TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction", "saved"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,13 @@ class FoldRun:
     def torch_seed(self) -> int:
         """Distinct, reproducible per (protocol, variant, fold, seed); recorded in config.json."""
         return zlib.crc32(f"{self.protocol}|{self.variant}|fold{self.fold}|seed{self.seed}".encode())
+
+    @property
+    def split_seed(self) -> int:
+        """Draws the validation subjects: per (protocol, fold, seed) only, so every method and
+        ablation of a fold validates on the same subjects (FAMNet fuses branches chosen on one
+        split; an ablation's difference holds no split difference)."""
+        return zlib.crc32(f"{self.protocol}|fold{self.fold}|seed{self.seed}|validation".encode())
 
     def build_model(self) -> torch.nn.Module:
         if self.ablation not in ABLATIONS:
@@ -222,7 +229,7 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
     torch.manual_seed(run.torch_seed)
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    train, val, test = split_indices(data.table, run.fold, cfg.val_fraction, seed=run.torch_seed)
+    train, val, test = split_indices(data.table, run.fold, cfg.val_fraction, seed=run.split_seed)
     if len(train) == 0:
         raise ValueError(f"protocol {run.protocol!r} fold {run.fold}: no training samples left")
     absent = absent_classes(data.labels[train], run.classes)
@@ -296,9 +303,11 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         model.load_state_dict(best[2])
         chosen_epoch = best[1]
     subjects = data.table["subject"].to_numpy()
+    test_epochs = pd.DataFrame(test_epochs, columns=TEST_EPOCH_COLUMNS[:-1])
+    test_epochs["saved"] = test_epochs["epoch"] == chosen_epoch    # the epoch whose weights are saved
     info = {
         "protocol": run.protocol, "variant": run.variant, "branch": run.branch, "ablation": run.ablation,
-        "fold": run.fold, "seed": run.seed, "torch_seed": run.torch_seed,
+        "fold": run.fold, "seed": run.seed, "torch_seed": run.torch_seed, "split_seed": run.split_seed,
         "model": run.branch, "model_config": model.config.to_dict(), "input": data.input,
         "input_spec": data.spec.to_dict(),
         "classes": list(run.classes), "aus": [int(a) for a in run.head_aus],
@@ -315,7 +324,7 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
         "seconds": round(time.perf_counter() - started, 2),
     }
     return {"model": model.cpu(), "norm": norm, "log": pd.DataFrame(rows), "info": info,
-            "test_epochs": pd.DataFrame(test_epochs, columns=TEST_EPOCH_COLUMNS)}
+            "test_epochs": test_epochs[TEST_EPOCH_COLUMNS]}
 
 
 def save_run(result: dict, out_dir) -> None:

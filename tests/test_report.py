@@ -76,7 +76,10 @@ def test_evaluation_pools_folds_and_summarises_seeds(tmp_path):
     # seed 0 is perfect; seed 1: F1 (2/3, 1/2, 0) -> UF1 7/18, recall (1/2, 1, 0) -> UAR 1/2
     assert summary["all"]["uf1"] == pytest.approx((1 + 7 / 18) / 2)
     assert summary["all"]["uar"] == pytest.approx((1 + 0.5) / 2)
-    assert summary["all"]["uf1_std"] == pytest.approx((1 - 7 / 18) / 2)
+    # sample standard deviation (ddof 1): two seeds a, b give |a - b| / sqrt(2); one seed gives none
+    assert summary["all"]["uf1_std"] == pytest.approx((1 - 7 / 18) / np.sqrt(2))
+    assert summary["all"]["uf1_std"] == pytest.approx(np.std([1, 7 / 18], ddof=1))
+    assert document["methods"]["famnet-no_au"]["summary"][0]["uf1_std"] is None
     assert set(summary) == {"all", "d1", "d2"}
     assert document["methods"]["amnet2d"]["seeds"][1]["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
 
@@ -86,6 +89,11 @@ def test_evaluation_pools_folds_and_summarises_seeds(tmp_path):
     # paper numbers only beside the full FAMNet's overall row; here there is none
     assert table["paper_uf1"].isna().all()
     assert "| p | loso | all | AMNet2D |" in table_markdown(table)
+    one_seed = table[table["variant"] == "famnet-no_au"].iloc[0]
+    assert np.isnan(one_seed["uf1_std"]) and table.iloc[0]["uf1_std"] == pytest.approx(100 * 0.43212, abs=0.01)
+    # two subjects < min_units 5: no interval, and the note says why
+    assert table["uf1_ci_low"].isna().all() and set(table["ci_note"]) >= {"not defined: 2 subjects < 5"}
+    assert "± 0.00" not in table_markdown(table)
 
     write_figures(document, tmp_path / "c.png", tmp_path / "s.png")
     assert (tmp_path / "c.png").stat().st_size > 5000 and (tmp_path / "s.png").stat().st_size > 5000

@@ -290,6 +290,27 @@ def test_same_seed_same_model_and_the_seed_differs_per_fold(toy):
     assert _run(fold=0).torch_seed != _run(fold=1).torch_seed == _run(fold=1).torch_seed
 
 
+def test_every_method_of_a_fold_validates_on_the_same_subjects(toy):
+    """The validation draw depends on (protocol, fold, seed) only: FAMNet fuses branches chosen on
+    one split and an ablation's difference holds no split difference."""
+    root, table = toy
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 1, "val_fraction": 0.34})
+    runs = [_run(fold=0), _run(fold=0, branch="amnet3d", input="clip_diff"), _run(fold=0, ablation="no_au"),
+            FoldRun("toy", "ststnet", fold=0, seed=0, classes=CLASSES, aus=AUS)]
+    assert len({run.split_seed for run in runs}) == 1 and len({run.torch_seed for run in runs}) == 4
+    val_subjects = []
+    for run in runs:
+        data = load_protocol_data(table, root / "preprocessed", run.input, AUS)
+        info = train_fold(run, data, cfg, progress=False)["info"]
+        assert info["split_seed"] == run.split_seed
+        val_subjects.append(info["val_subjects"])
+    assert val_subjects[0] and all(v == val_subjects[0] for v in val_subjects)
+    other_seeds = {FoldRun("toy", "amnet2d", fold=0, seed=s).split_seed for s in range(4)}
+    assert len(other_seeds) == 4 and _run(fold=1).split_seed != _run(fold=0).split_seed
+    draws = {tuple(table["subject"].to_numpy()[split_indices(table, 0, 0.34, seed=s)[1]][:1]) for s in other_seeds}
+    assert len(draws) > 1            # another seed can validate on other subjects
+
+
 # --- saved runs, prediction and the CLI ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -424,6 +445,25 @@ def test_per_held_out_fold_the_oracle_is_never_below_the_last_epoch(toy):
         assert choice.accuracy == by_epoch.max() and choice.last_accuracy == by_epoch.loc[4]
 
 
+def test_the_oracle_reports_the_saved_models_accuracy_when_validation_chose_it(toy):
+    """With val_fraction > 0 the saved model is the best validation epoch, not the last:
+    test_epochs.csv marks it, and the oracle's saved_accuracy is what the saved model scores."""
+    from famnet.oracle import fold_choices
+
+    root, table = toy
+    data = load_protocol_data(table, root / "preprocessed", "flow", AUS)
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 4, "lr": 0.01, "val_fraction": 0.34,
+                                 "report_test_epoch_oracle": True})
+    result = train_fold(_run(fold=1), data, cfg, progress=False)
+    epochs = result["test_epochs"]
+    chosen = result["info"]["chosen_epoch"]
+    assert set(epochs.loc[epochs["saved"], "epoch"]) == {chosen}
+    (choice,) = fold_choices(epochs).itertuples()
+    predicted = predict_fold(result["model"], result["info"], data, torch.device("cpu"))
+    assert choice.saved_epoch == chosen and choice.last_epoch == 4
+    assert choice.saved_accuracy == (predicted["prediction"] == predicted["label"]).mean()
+
+
 def test_oracle_picks_the_best_test_epoch_per_fold_latest_on_ties():
     from famnet.oracle import fold_choices
 
@@ -435,3 +475,5 @@ def test_oracle_picks_the_best_test_epoch_per_fold_latest_on_ties():
                 rows.append({"epoch": epoch, "fold": fold, "label": 1, "prediction": int(k < 2 * acc)})
     choices = fold_choices(pd.DataFrame(rows))
     assert choices[["fold", "epoch", "accuracy", "last_accuracy"]].values.tolist() == [[0, 3, 1.0, 1.0], [1, 1, 1.0, 0.0]]
+    # files without the saved column (written before it existed) count the last epoch as saved
+    assert choices[["saved_epoch", "saved_accuracy"]].values.tolist() == [[3, 1.0], [3, 0.0]]

@@ -59,11 +59,41 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
     for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
         assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
-    for figure in ("synthetic_confusion.png", "synthetic_per_subject.png"):
+    for figure in ("synthetic_confusion.png", "synthetic_per_subject.png", "synthetic_forest.png"):
         assert (results / "figures" / figure).stat().st_size > 5000
     for fold in range(6):
         model_dir = results / "models" / "synthetic" / "amnet3d" / "seed0" / f"fold{fold}"
         assert {p.name for p in model_dir.iterdir()} >= {"model.safetensors", "config.json", "train_log.csv"}
+
+
+def test_every_row_says_how_sure_it_is_and_methods_are_compared_in_pairs(smoke_run):
+    """Six held-out subjects: the overall rows get a bootstrap interval (config.yaml's evaluation
+    section, min_units 5), the per-dataset rows (2 subjects) say why they have none; one seed
+    leaves the seed spread blank; every method is compared with FAMNet on the same resamples."""
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "tables" / "all.csv")
+    overall, per_dataset = table[table["slice"] == "all"], table[table["slice"] != "all"]
+    assert (overall["ci_note"] == "6 subjects resampled").all()
+    for metric in ("uf1", "uar"):
+        low, high = overall[f"{metric}_ci_low"], overall[f"{metric}_ci_high"]
+        assert low.between(0, 100).all() and high.between(0, 100).all() and (low <= high).all()
+    assert per_dataset[["uf1_ci_low", "uar_ci_high"]].isna().all().all()
+    assert (per_dataset["ci_note"] == "not defined: 2 subjects < 5").all()
+    assert table[["uf1_std", "uar_std"]].isna().all().all()                  # one seed: no spread
+    oracle = overall.dropna(subset=["uf1_test_epoch_oracle"])
+    assert len(oracle) == 5 and (oracle["uf1_test_epoch_oracle_ci_low"] <= oracle["uf1_test_epoch_oracle_ci_high"]).all()
+    markdown = (results / "tables" / "all.md").read_text()
+    assert "UF1 [CI]" in markdown and "± 0.00" not in markdown and "95 % bootstrap interval" in markdown
+    metrics = json.loads((results / "metrics" / "synthetic.json").read_text())
+    assert metrics["bootstrap"] == {"resamples": 2000, "seed": 0, "level": 0.95, "min_units": 5, "unit": "subject"}
+    famnet = metrics["methods"]["famnet"]["scores"]["all"]
+    assert overall.set_index("variant").loc["famnet", "uf1_ci_low"] == pytest.approx(100 * famnet["uf1_ci_low"], abs=0.006)
+    comparisons = pd.read_csv(results / "tables" / "comparisons.csv")
+    assert set(comparisons["variant"]) == {"amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet"}
+    assert (comparisons["reference"] == "FAMNet").all() and (comparisons["slice"] == "all").all()
+    assert (comparisons["uf1_diff_ci_low"] <= comparisons["uf1_diff_ci_high"]).all()
+    assert comparisons["uf1_p"].between(2 / 2001, 1).all()
+    assert "- synthetic: UF1 not distinguishable from FAMNet's" in (results / "tables" / "comparisons.md").read_text()
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -151,6 +181,7 @@ def test_baselines_sit_beside_famnet_with_their_papers_numbers_and_the_oracle(sm
         for f in folds:
             assert f["accuracy"] >= f["last_accuracy"]
             assert f["last_accuracy"] == pytest.approx(per_subject[subject_of_fold[f["fold"]]])
+            assert (f["saved_epoch"], f["saved_accuracy"]) == (f["last_epoch"], f["last_accuracy"])
         model = results / "models" / "synthetic" / variant / "seed0" / "fold0"
         info = yaml.safe_load((model / "config.json").read_text())
         assert len(pd.read_csv(model / "test_epochs.csv")) == epochs * info["samples"]["test"]
@@ -175,7 +206,8 @@ def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, 
     results = smoke_run / "results"
     qc = sorted(p.name for p in (results / "qc").glob("*/*.png"))
     assert len(qc) == 6
-    for entry in ["all.csv", "synthetic_confusion.png", "synthetic_per_subject.png", "synthetic.json", *qc]:
+    for entry in ["all.csv", "comparisons.csv", "synthetic_confusion.png", "synthetic_per_subject.png",
+                  "synthetic_forest.png", "synthetic.json", *qc]:
         assert entry in html, entry
     for category in ("Results", "Figures", "Protocols", "Quality control"):
         assert category in html, category
@@ -207,6 +239,9 @@ def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(
     assert set(every.loc["synthetic_holdout", "samples"]) == {12}     # only syn_samm's 2 x 6 are scored
     assert set(table.loc[table["protocol"] == "synthetic_holdout", "slice"]) == {"all", "syn_samm"}
     assert "| synthetic_lodo | lodo | all | FAMNet |" in (results / "tables" / "all.md").read_text()
+    # lodo resamples datasets: three are too few for an interval, and the table says so
+    assert set(table.loc[table["protocol"] == "synthetic_lodo", "ci_note"]) == {"not defined: 3 datasets < 5",
+                                                                               "not defined: 1 dataset < 5"}
     for protocol, folds in (("synthetic_lodo", 3), ("synthetic_holdout", 1)):
         report = json.loads((results / "protocols" / f"{protocol}.json").read_text())
         assert report["folds"] == folds and len(report["held_out_datasets"]) == folds

@@ -33,6 +33,9 @@ rule evaluate:
         per_subject=report("results/figures/{protocol}_per_subject.png", caption="../report/per_subject.rst",
                            category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
                                                                                 "figure": "per held-out subject"}),
+        forest=report("results/figures/{protocol}_forest.png", caption="../report/forest.rst",
+                      category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
+                                                                          "figure": "UF1 intervals (forest)"}),
         # The figures' data, for DVC plots (dvc.yaml).
         confusion_csv="results/plots/confusion/{protocol}.csv",
         per_subject_csv="results/plots/per_subject/{protocol}.csv",
@@ -40,6 +43,7 @@ rule evaluate:
         files=lambda w: json.dumps(prediction_files(w.protocol)),
         oracle=lambda w: json.dumps(oracle_files(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
+        evaluation=json.dumps(config.get("evaluation", {})),
     log:
         "results/logs/evaluate/{protocol}.log",
     benchmark:
@@ -50,8 +54,9 @@ rule evaluate:
         runtime=10,
     shell:
         "famnet evaluate --protocol {wildcards.protocol} --protocol-csv {input.table} --classes {params.classes:q} "
-        "--files {params.files:q} --oracle-files {params.oracle:q} --out {output.metrics} --confusion-png {output.confusion} "
-        "--per-subject-png {output.per_subject} --plots-dir results/plots > {log} 2>&1"
+        "--files {params.files:q} --oracle-files {params.oracle:q} --evaluation {params.evaluation:q} "
+        "--out {output.metrics} --confusion-png {output.confusion} --per-subject-png {output.per_subject} "
+        "--forest-png {output.forest} --plots-dir results/plots > {log} 2>&1"
 
 
 def run_predictions(wildcards=None):
@@ -72,7 +77,8 @@ def table_info():
     import hashlib
 
     protocols = config["run"]["protocols"]
-    sections = {k: config.get(k) for k in ("datasets", "protocols", "synthetic", "preprocess", "models", "training")}
+    sections = {k: config.get(k) for k in ("datasets", "protocols", "synthetic", "preprocess", "models", "training",
+                                           "evaluation")}
     config_hash = hashlib.sha256(json.dumps(sections, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return {"paper": {p: protocol_spec(p).get("paper") for p in protocols if protocol_spec(p).get("paper")},
             "synthetic": {p: any("synthetic" in dataset_spec(d) for d in protocol_spec(p)["datasets"])
@@ -90,6 +96,9 @@ rule tables:
         csv=report("results/tables/all.csv", caption="../report/table.rst", category="Results",
                    labels={"table": "all protocols"}),
         md="results/tables/all.md",
+        comparisons=report("results/tables/comparisons.csv", caption="../report/comparisons.rst", category="Results",
+                           labels={"table": "paired comparisons"}),
+        comparisons_md="results/tables/comparisons.md",
     params:
         info=lambda w: json.dumps(table_info()),
     log:
@@ -101,4 +110,5 @@ rule tables:
         mem_mb=500,
         runtime=5,
     shell:
-        "famnet tables --metrics {input} --info {params.info:q} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "famnet tables --metrics {input} --info {params.info:q} --out-csv {output.csv} --out-md {output.md} "
+        "--comparisons-csv {output.comparisons} --comparisons-md {output.comparisons_md} > {log} 2>&1"
