@@ -128,35 +128,18 @@ def _fuse(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from famnet.protocols import read_protocol_table
-    from famnet.bootstrap import BootstrapSettings
-    from famnet.tables import evaluate_protocol, write_figures, write_forest, write_metrics, write_plot_data
+    from famnet.tables import run_evaluation
 
-    classes = json.loads(args.classes)
-    table = read_protocol_table(args.protocol_csv, classes=classes)
     spec = json.loads(args.files)
     files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in spec.items()}
     oracle = {variant: {int(seed): paths for seed, paths in seeds.items()}
               for variant, seeds in json.loads(args.oracle_files or "{}").items()}
-    evaluation = json.loads(args.evaluation or "{}")
-    document = evaluate_protocol(args.protocol, table, classes, files, oracle,
-                                 bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
-                                 reference=evaluation.get("reference", "famnet"))
-    write_metrics(document, args.out)
-    write_figures(document, args.confusion_png, args.per_subject_png)
-    if args.forest_png:
-        write_forest(document, args.forest_png)
-    if args.plots_dir:
-        write_plot_data(document, args.plots_dir / "confusion" / f"{args.protocol}.csv",
-                        args.plots_dir / "per_subject" / f"{args.protocol}.csv")
-    for variant, method in document["methods"].items():
-        overall = method["summary"][0]
-        leak = method.get("test_epoch_oracle", {}).get("scores", {}).get("all")
-        leak = f"; test-epoch oracle UF1 {leak['uf1']:.4f} UAR {leak['uar']:.4f}" if leak else ""
-        interval = "" if overall["uf1_ci_low"] is None else \
-            f" [{overall['uf1_ci_low']:.4f}, {overall['uf1_ci_high']:.4f}]"
-        print(f"{args.protocol} {method['method']}: UF1 {overall['uf1']:.4f}{interval} UAR {overall['uar']:.4f} "
-              f"({overall['samples']} samples, {overall['seeds']} seed(s); {overall['ci_note']}){leak}")
+    plots = {} if not args.plots_dir else {
+        "confusion_csv": args.plots_dir / "confusion" / f"{args.protocol}.csv",
+        "per_subject_csv": args.plots_dir / "per_subject" / f"{args.protocol}.csv"}
+    run_evaluation(args.protocol, args.protocol_csv, json.loads(args.classes), files, oracle,
+                   json.loads(args.evaluation or "{}"), metrics=args.out, confusion_png=args.confusion_png,
+                   per_subject_png=args.per_subject_png, forest_png=args.forest_png, **plots)
 
 
 def _tables(args) -> None:

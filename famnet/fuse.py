@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from famnet.io import write_csv_atomic
+from famnet.io import ID_TYPES, write_csv_atomic
 
 ID_COLUMNS = ["dataset", "subject", "sample", "fold", "label", "seed"]
 FUSION_MODES = ("softmax_mean", "logit_mean")
@@ -47,7 +47,8 @@ def fuse_scores(scores_2d, scores_3d, weight: float = 0.5, mode: str = "softmax_
 
 
 def read_predictions(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"subject": str, "sample": str, "dataset": str})
+    """A prediction CSV (famnet/predict.py or a fused one) with its ids as text."""
+    return pd.read_csv(path, dtype=ID_TYPES)
 
 
 def class_names(frame: pd.DataFrame, prefix: str = "logit_") -> list[str]:
@@ -67,8 +68,13 @@ def fuse_frames(frame_2d: pd.DataFrame, frame_3d: pd.DataFrame, weight: float, m
         side = "3D" if row["_merge"] == "left_only" else "2D"
         raise ValueError(f"dataset {row.dataset!r}, subject {row.subject!r}, sample {row['sample']!r}: "
                          f"no {side} prediction to fuse with ({len(lonely)} such samples)")
-    if not (merged["label_2d"] == merged["label_3d"]).all():
-        raise ValueError("the branches disagree on the true labels of the same samples")
+    for column, what in (("label", "true labels"), ("fold", "folds"), ("seed", "seeds")):
+        differ = merged[merged[f"{column}_2d"] != merged[f"{column}_3d"]]
+        if not differ.empty:   # two files of different runs: fusing them would mix models
+            row = differ.iloc[0]
+            raise ValueError(f"the branches disagree on the {what} of the same samples ({len(differ)}; first: "
+                             f"subject {row.subject!r}, sample {row['sample']!r}, 2D {row[f'{column}_2d']} "
+                             f"vs 3D {row[f'{column}_3d']})")
     logits_2d = merged[[f"logit_{c}_2d" for c in classes]].to_numpy(np.float64)
     logits_3d = merged[[f"logit_{c}_3d" for c in classes]].to_numpy(np.float64)
     probabilities = fuse_scores(logits_2d, logits_3d, weight=weight, mode=mode)

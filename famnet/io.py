@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 
+# Id columns of every CSV the pipeline writes are text: a sample id such as "0101" or a subject
+# "006" must never be read as a number (it would then match nothing it is joined with). Each file
+# kind has one reader that applies this: read_manifest (famnet.datasets), read_protocol_table
+# (famnet.protocols), read_predictions (famnet.fuse), read_test_epochs (famnet.oracle).
+ID_TYPES = {"dataset": str, "subject": str, "sample": str}
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -14,17 +14,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from famnet.io import ID_TYPES
 from famnet.metrics import evaluate
 
 
 def read_test_epochs(paths, variant: str, seed: int) -> pd.DataFrame:
-    # Ids as text: a sample id such as "0101" must not become the number 101 (it would match nothing).
-    frames = [pd.read_csv(path, dtype={"dataset": str, "subject": str, "sample": str}) for path in paths]
+    frames = [with_saved_epoch(pd.read_csv(path, dtype=ID_TYPES)) for path in paths]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frame.empty:
         raise ValueError(f"{variant} seed {seed}: test_epochs.csv holds no per-epoch predictions; the models were "
                          f"trained with training.report_test_epoch_oracle off (turn it on and rerun training)")
     return frame
+
+
+def with_saved_epoch(frame: pd.DataFrame) -> pd.DataFrame:
+    """A file written before test_epochs.csv marked the saved epoch: the last one was saved (true
+    then only without validation)."""
+    if "saved" in frame or frame.empty:
+        return frame
+    return frame.assign(saved=frame["epoch"] == frame.groupby("fold")["epoch"].transform("max"))
 
 
 def fold_choices(frame: pd.DataFrame) -> pd.DataFrame:
@@ -33,9 +41,7 @@ def fold_choices(frame: pd.DataFrame) -> pd.DataFrame:
     the last epoch, or with ``val_fraction`` > 0 the best epoch on the validation subjects; files
     written before that column existed count the last epoch as saved, which was then true only
     without validation)."""
-    frame = frame.assign(correct=frame["label"] == frame["prediction"])
-    if "saved" not in frame:
-        frame["saved"] = frame["epoch"] == frame.groupby("fold")["epoch"].transform("max")
+    frame = with_saved_epoch(frame).assign(correct=frame["label"] == frame["prediction"])
     accuracy = frame.groupby(["fold", "epoch"]).agg(correct=("correct", "mean"), saved=("saved", "any")).reset_index()
     rows = []
     for fold, part in accuracy.groupby("fold"):
@@ -55,12 +61,19 @@ def oracle_predictions(protocol_table: pd.DataFrame, frame: pd.DataFrame, choice
     """The chosen epoch's prediction of every protocol sample (each exactly once)."""
     picked = frame.merge(choices[["fold", "epoch"]], on=["fold", "epoch"])
     merged = protocol_table[["dataset", "subject", "sample", "fold", "label"]].merge(
-        picked[["subject", "sample", "prediction"]], on=["subject", "sample"], how="left")
+        picked[["subject", "sample", "prediction", "fold", "label"]], on=["subject", "sample"], how="left",
+        suffixes=("", "_epochs"))
     if merged["prediction"].isna().any() or len(merged) != len(protocol_table):
         row = merged[merged["prediction"].isna()].iloc[0] if merged["prediction"].isna().any() else merged.iloc[0]
         raise ValueError(f"{variant} seed {seed}: the per-epoch predictions do not cover the protocol once "
                          f"(first problem: subject {row.subject!r}, sample {row['sample']!r})")
-    return merged.astype({"prediction": int})
+    differ = merged[(merged["fold"] != merged["fold_epochs"]) | (merged["label"] != merged["label_epochs"])]
+    if not differ.empty:
+        row = differ.iloc[0]
+        raise ValueError(f"{variant} seed {seed}: test_epochs.csv gives subject {row.subject!r}, sample "
+                         f"{row['sample']!r} fold {row.fold_epochs} label {row.label_epochs}; the protocol table "
+                         f"fold {row.fold} label {row.label} (a file of another protocol build?)")
+    return merged.drop(columns=["fold_epochs", "label_epochs"]).astype({"prediction": int})
 
 
 def oracle_pooled(protocol_table: pd.DataFrame, paths, variant: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,4 +91,4 @@ def oracle_scores(protocol_table: pd.DataFrame, paths, classes: list[str], varia
     return {"slices": evaluate(pooled, classes).to_dict("records"), "folds": choices.to_dict("records")}
 
 
-__all__ = ["read_test_epochs", "fold_choices", "oracle_predictions", "oracle_pooled", "oracle_scores"]
+__all__ = ["read_test_epochs", "with_saved_epoch", "fold_choices", "oracle_predictions", "oracle_pooled", "oracle_scores"]

@@ -544,6 +544,38 @@ def write_forest(document: dict, png: Path) -> None:
     plt.close(fig)
 
 
+def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict, oracle: dict, evaluation: dict,
+                   metrics, confusion_png, per_subject_png, forest_png=None, confusion_csv=None,
+                   per_subject_csv=None) -> dict:
+    """The evaluate job (its Snakemake script and `famnet evaluate`): metrics JSON, figures, the
+    figures' data for DVC plots; prints each method's overall line. ``files`` / ``oracle``:
+    {variant: {seed: [paths]}}; ``evaluation``: the config's evaluation section."""
+    from famnet.bootstrap import BootstrapSettings
+    from famnet.protocols import read_protocol_table
+
+    table = read_protocol_table(protocol_csv, classes=classes)
+    files = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in files.items()}
+    oracle = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in oracle.items()}
+    document = evaluate_protocol(protocol, table, classes, files, oracle,
+                                 bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
+                                 reference=evaluation.get("reference", "famnet"))
+    write_metrics(document, metrics)
+    write_figures(document, confusion_png, per_subject_png)
+    if forest_png:
+        write_forest(document, forest_png)
+    if confusion_csv and per_subject_csv:
+        write_plot_data(document, Path(confusion_csv), Path(per_subject_csv))
+    for method in document["methods"].values():
+        overall = method["summary"][0]
+        leak = method.get("test_epoch_oracle", {}).get("scores", {}).get("all")
+        leak = f"; test-epoch oracle UF1 {leak['uf1']:.4f} UAR {leak['uar']:.4f}" if leak else ""
+        interval = "" if overall["uf1_ci_low"] is None else \
+            f" [{overall['uf1_ci_low']:.4f}, {overall['uf1_ci_high']:.4f}]"
+        print(f"{protocol} {method['method']}: UF1 {overall['uf1']:.4f}{interval} UAR {overall['uar']:.4f} "
+              f"({overall['samples']} samples, {overall['seeds']} seed(s); {overall['ci_note']}){leak}")
+    return document
+
+
 def write_metrics(document: dict, path) -> None:
     from famnet.io import write_text_atomic
 

@@ -182,15 +182,23 @@ def test_megc2019_equals_the_official_list_row_for_row(manifests):
     assert ours == theirs
 
 
-def test_workflow_builds_every_built_in_protocol_from_blank_frames(layout, tmp_path):
-    """`snakemake results/protocols/<p>.csv` for the built-in protocols on frames laid out from the sheets."""
+@pytest.fixture(scope="module")
+def built_protocols(layout, tmp_path_factory):
+    """A workflow copy whose config adds the real formats over blank frames, with every built-in
+    sheet-based protocol table built (`snakemake results/protocols/<p>.csv`)."""
     out, _ = layout
-    work = workflow_copy(tmp_path)
+    work = workflow_copy(tmp_path_factory.mktemp("protocols"))
     ci = yaml.safe_load((work / "config" / "ci.yaml").read_text())
     ci["datasets"] = datasets_config(REFERENCE, out)["datasets"]   # beside the synthetic ones (merged)
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(ci))
     result = snakemake(work, *[f"results/protocols/{p}.csv" for p in REAL_PROTOCOLS])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work
+
+
+def test_workflow_builds_every_built_in_protocol_from_blank_frames(built_protocols):
+    """`snakemake results/protocols/<p>.csv` for the built-in protocols on frames laid out from the sheets."""
+    work = built_protocols
     for protocol in REAL_PROTOCOLS:
         report = yaml.safe_load((work / "results" / "protocols" / f"{protocol}.json").read_text())
         expected = CONFIG["protocols"][protocol]["expected"]
@@ -212,3 +220,36 @@ def test_workflow_builds_every_built_in_protocol_from_blank_frames(layout, tmp_p
     assert (casme3_4["errata"]["casme3"]["samples_corrected"], casme3_4["errata"]["casme3"]["samples_dropped"]) == (3, 17)
     casme3_3 = yaml.safe_load((work / "results" / "protocols" / "casme3_3.json").read_text())
     assert casme3_3["errata"]["casme3"]["samples_dropped"] == 9   # the 8 'others' drops are not its samples
+
+
+# Linux refuses an exec whose single argument exceeds MAX_ARG_STRLEN (32 pages); Snakemake hands a
+# job's whole shell command to `bash -c` as one argument, so the command as a whole must fit.
+MAX_ARG_STRLEN = 131072
+
+
+def test_the_paper_size_plan_fits_the_kernels_argument_limits(built_protocols):
+    """config/paper.yaml on MEGC2019 (68 folds x 9 trained variants x 3 seeds): every job's shell
+    command, as `snakemake -n -p` prints it, fits in one exec argument. The evaluate job's file
+    lists (151 KB of JSON on its command line before) reach it as objects (script:), so it has no
+    command line at all; train and fuse commands do not grow with the folds."""
+    work = built_protocols
+    (work / "config" / "plan.yaml").write_text(yaml.safe_dump({"run": {"protocols": ["megc2019"]}}))
+    result = snakemake(work, "--dry-run", "--printshellcmds",
+                       configfiles=("config/ci.yaml", "config/paper.yaml", "config/plan.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1].split("total")[0], re.M))
+    assert {k: int(v) for k, v in stats.items() if k in ("train", "fuse", "evaluate")} == \
+        {"train": 1836, "fuse": 612, "evaluate": 1}, stats
+    commands = [line.split("Shell command: ", 1)[1] for line in result.stdout.splitlines()
+                if line.startswith("Shell command: ")]
+    by_program = {}
+    for command in commands:
+        by_program.setdefault(" ".join(command.split()[:2]), []).append(command)
+    assert {k: len(v) for k, v in by_program.items() if k in ("famnet train", "famnet fuse")} == \
+        {"famnet train": 1836, "famnet fuse": 612}
+    assert "famnet evaluate" not in by_program
+    longest = max(commands, key=len)
+    assert len(longest.encode()) < MAX_ARG_STRLEN, longest[:300]
+    assert max(len(c.encode()) for c in by_program["famnet train"]) < 2000     # no list of paths in it
+    train = by_program["famnet train"][0]
+    assert "--preprocessed results/preprocessed " in train   # from the preprocess rule's declared outputs

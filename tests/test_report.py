@@ -46,6 +46,32 @@ def test_fusion_refuses_a_sample_missing_from_one_branch(tmp_path):
     assert not (tmp_path / "f.csv").exists()
 
 
+def test_fusion_refuses_branches_of_different_folds_or_seeds():
+    two_d = predictions(SAMPLES, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"disagree on the seeds .*subject 'a/s1', sample 'x1', 2D 0 vs 3D 1"):
+        fuse_frames(two_d, predictions(SAMPLES, [[1.0, 0.0, 0.0]] * 2, seed=1), 0.5, "softmax_mean")
+    with pytest.raises(ValueError, match=r"disagree on the folds"):
+        fuse_frames(two_d, predictions(SAMPLES, [[1.0, 0.0, 0.0]] * 2, fold=3), 0.5, "softmax_mean")
+
+
+def test_ids_that_look_like_numbers_stay_text_through_the_oracle(tmp_path):
+    """Sample '0101' and subject '006' (SAMM's) must join as written: every reader types ids as text."""
+    from famnet.oracle import oracle_pooled
+
+    table = pd.DataFrame({"dataset": ["samm"] * 2, "subject": ["006", "007"], "sample": ["0101", "0102"],
+                          "label": [0, 1], "fold": [0, 1]})
+    new = table.assign(epoch=1, prediction=[0, 1], saved=True)
+    old = table.assign(epoch=1, prediction=[1, 1])            # written before the saved column existed
+    new.iloc[:1].to_csv(tmp_path / "e0.csv", index=False)
+    old.iloc[1:].to_csv(tmp_path / "e1.csv", index=False)
+    pooled, choices = oracle_pooled(table, [tmp_path / "e0.csv", tmp_path / "e1.csv"], "ststnet", 0)
+    assert pooled["sample"].tolist() == ["0101", "0102"] and pooled["prediction"].tolist() == [0, 1]
+    assert choices["saved_epoch"].tolist() == [1, 1]
+    moved = table.assign(fold=[1, 0])                         # a table of another protocol build
+    with pytest.raises(ValueError, match=r"subject '006', sample '0101' fold 0 label 0; the protocol table fold 1"):
+        oracle_pooled(moved, [tmp_path / "e0.csv", tmp_path / "e1.csv"], "ststnet", 0)
+
+
 def protocol_table():
     rows = [("d1", "d1/s1", "p1", 0, 0), ("d1", "d1/s1", "p2", 1, 0), ("d2", "d2/s2", "p3", 2, 1),
             ("d2", "d2/s2", "p4", 0, 1)]

@@ -5,6 +5,9 @@
 # resolved from it.
 import json
 
+# Where every artefact lives: the preprocess rule's outputs and the train rule's --preprocessed.
+PREPROCESSED = "results/preprocessed"
+
 
 def preprocess_settings_json(dataset):
     """The preprocess section plus the dataset's frame rate (its `fps`, else its release's; none for a
@@ -41,10 +44,10 @@ def preprocessed_targets(wildcards=None, datasets=None):
     datasets (default: run_datasets())."""
     targets = []
     for dataset in datasets or run_datasets():
-        targets.append(f"results/preprocessed/{dataset}.report.json")
+        targets.append(f"{PREPROCESSED}/{dataset}.report.json")
         for subject in manifest_subjects(dataset):
-            targets += [f"results/preprocessed/{dataset}/{subject}.npz",
-                        f"results/preprocessed/{dataset}/{subject}.json",
+            targets += [f"{PREPROCESSED}/{dataset}/{subject}.npz",
+                        f"{PREPROCESSED}/{dataset}/{subject}.json",
                         f"results/qc/{dataset}/{subject}.png"]
     return targets
 
@@ -55,8 +58,8 @@ rule preprocess:
     input:
         manifest="results/manifest/{dataset}.csv",
     output:
-        npz="results/preprocessed/{dataset}/{subject}.npz",
-        meta="results/preprocessed/{dataset}/{subject}.json",
+        npz=f"{PREPROCESSED}/{{dataset}}/{{subject}}.npz",
+        meta=f"{PREPROCESSED}/{{dataset}}/{{subject}}.json",
         qc=report("results/qc/{dataset}/{subject}.png", caption="../report/qc.rst", category="Quality control",
                   subcategory="{dataset}", labels={"dataset": "{dataset}", "subject": "{subject}"}),
     params:
@@ -79,9 +82,9 @@ rule preprocess_report:
     """Per dataset: samples processed, every skipped sample with its reason (on_no_face: skip) and every
     damaged frame substituted (damaged_frames)."""
     input:
-        lambda w: [f"results/preprocessed/{w.dataset}/{s}.json" for s in manifest_subjects(w.dataset)],
+        lambda w: [f"{PREPROCESSED}/{w.dataset}/{s}.json" for s in manifest_subjects(w.dataset)],
     output:
-        "results/preprocessed/{dataset}.report.json",
+        f"{PREPROCESSED}/{{dataset}}.report.json",
     log:
         "results/logs/preprocess_report/{dataset}.log",
     threads: 1

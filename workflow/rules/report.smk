@@ -40,10 +40,12 @@ rule evaluate:
         confusion_csv="results/plots/confusion/{protocol}.csv",
         per_subject_csv="results/plots/per_subject/{protocol}.csv",
     params:
-        files=lambda w: json.dumps(prediction_files(w.protocol)),
-        oracle=lambda w: json.dumps(oracle_files(w.protocol)),
-        classes=lambda w: json.dumps(protocol_classes(w.protocol)),
-        evaluation=json.dumps(config.get("evaluation", {})),
+        # Objects, not command-line text: the script receives them as they are (at paper size the
+        # file lists are over the kernel's limit for one argument).
+        files=lambda w: prediction_files(w.protocol),
+        oracle=lambda w: oracle_files(w.protocol),
+        classes=lambda w: protocol_classes(w.protocol),
+        evaluation=config.get("evaluation", {}),
     log:
         "results/logs/evaluate/{protocol}.log",
     benchmark:
@@ -52,11 +54,8 @@ rule evaluate:
     resources:
         mem_mb=1000,
         runtime=10,
-    shell:
-        "famnet evaluate --protocol {wildcards.protocol} --protocol-csv {input.table} --classes {params.classes:q} "
-        "--files {params.files:q} --oracle-files {params.oracle:q} --evaluation {params.evaluation:q} "
-        "--out {output.metrics} --confusion-png {output.confusion} --per-subject-png {output.per_subject} "
-        "--forest-png {output.forest} --plots-dir results/plots > {log} 2>&1"
+    script:
+        "../scripts/evaluate.py"
 
 
 def run_predictions(wildcards=None):

@@ -147,6 +147,7 @@ rule train:
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),
+        preprocessed=PREPROCESSED,   # the root of input.artefacts (the preprocess rule's outputs)
     log:
         "results/logs/train/{protocol}/{variant}/seed{seed}/fold{fold}.log",
     benchmark:
@@ -158,7 +159,7 @@ rule train:
         # Only jobs that must have a GPU claim one, so CPU runs are not serialised by the local cap.
         gpu=lambda w: 1 if training().get("device") == "cuda" else 0,
     shell:
-        "famnet train --protocol-csv {input.table} --preprocessed results/preprocessed --protocol {wildcards.protocol} "
+        "famnet train --protocol-csv {input.table} --preprocessed {params.preprocessed} --protocol {wildcards.protocol} "
         "--branch {params.branch} --ablation {params.ablation} --fold {wildcards.fold} --seed {wildcards.seed} "
         "--model-json {params.model:q} --training-json {params.training:q} --threads {threads} --aus-json {params.aus:q} "
         "--classes-json {params.classes:q} --out-dir {params.out_dir} --predictions {output.predictions} > {log} 2>&1"
