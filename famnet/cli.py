@@ -33,7 +33,7 @@ def _manifest(args) -> None:
 
     au_sheets = json.loads(args.au_sheets) if args.au_sheets else None
     manifest = build_manifest(args.dataset, args.format, args.root, args.annotation, errata=args.errata,
-                              au_sheets=au_sheets)
+                              accept_emotions=args.accept_emotions, au_sheets=au_sheets)
     applied = pd.DataFrame(manifest.attrs["errata"], columns=ERRATA_LOG_COLUMNS)
     write_csv_atomic(manifest, args.out)
     write_csv_atomic(applied, errata_log_path(args.out))
@@ -43,6 +43,8 @@ def _manifest(args) -> None:
           f"emotions {counts}, AUs known {int((manifest['aus'] != '').sum())}, "
           f"apex {manifest['apex_source'].value_counts().to_dict()}, rows corrected {int((manifest['fixes'] != '').sum())}, "
           f"errata applied {len(applied)} {applied['action'].value_counts().to_dict()}")
+    for subject, folders in manifest.attrs.get("folder_counts", {}).items():   # releases without a sheet
+        print(f"  {subject}: " + ", ".join(f"{emotion} {count}" for emotion, count in folders.items()))
 
 
 def _protocol(args) -> None:
@@ -189,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.add_argument("--errata", default="builtin",
                           help="builtin (famnet/errata/<format>.csv), none, or the path of an errata CSV")
     manifest.add_argument("--au-sheets", help='megc2019_public: JSON {"casme2": sheet, "samm": sheet} whose AUs are joined')
+    manifest.add_argument("--accept-emotions", nargs="*", default=[], metavar="WORD",
+                          help="emotion words to accept beyond the format's own (else a row with one is an error)")
     manifest.add_argument("--out", required=True, type=Path)
     manifest.set_defaults(func=_manifest)
 

@@ -214,12 +214,9 @@ def test_missing_frame_folder(syn_copy, fmt):
     for frame in frames_dir.iterdir():
         frame.unlink()
     frames_dir.rmdir()
-    if fmt == "smic":
-        # SMIC has no sheet: a clip without a folder is simply not there.
-        assert target["sample"] not in set(manifest_for(out_dir, info, fmt)["sample"])
-        return
     error = build_error(out_dir, info, fmt)
-    assert "does not exist" in str(error)
+    # SMIC has no sheet: its first sample's folder is missed from the numbering of the others
+    assert ("no folder" if fmt == "smic" else "does not exist") in str(error)
     assert_names(error, fmt, subject, target["sample"])
 
 
@@ -286,6 +283,28 @@ def test_missing_smic_root(syn_copy):
     assert_names(error, "smic")
 
 
+def test_smic_without_a_sheet_names_a_lost_sample_folder_and_counts_the_rest(syn_copy):
+    """No sheet lists SMIC's samples: a gap in a subject's numbering of an emotion and an empty
+    emotion folder are errors naming them; the counts per subject and folder are kept."""
+    import shutil
+
+    out_dir, info = syn_copy
+    root = layout_paths(out_dir, info, "smic")[0]
+    intact = manifest_for(out_dir, info, "smic")
+    counts = intact.attrs["folder_counts"]
+    assert sum(n for folders in counts.values() for n in folders.values()) == len(intact)
+    assert counts["s01"] == intact[intact["subject"] == "syn_smic/s01"]["emotion"].value_counts().to_dict()
+    first = sorted((root / "s1" / "micro" / "negative").iterdir())[0]          # s1_ne_01 of s1_ne_01.._0n
+    shutil.rmtree(first)
+    for clip in (root / "s2" / "micro" / "positive").iterdir():
+        shutil.rmtree(clip)
+    error = build_error(out_dir, info, "smic")
+    message = str(error)
+    assert f"subject 's01', sample 's01_ne_01': no folder {first}" in message
+    assert "numbers a subject's samples of an emotion from 1 without gaps" in message
+    assert f"subject 's02': emotion folder {root / 's2' / 'micro' / 'positive'} holds no sample folder" in message
+
+
 @pytest.mark.parametrize("fmt", SHEET_FORMATS)
 def test_sheet_lacking_a_required_column(syn_copy, fmt):
     out_dir, info = syn_copy
@@ -309,6 +328,30 @@ def test_non_numeric_onset(syn_copy, fmt):
     error = build_error(out_dir, info, fmt)
     assert "not a frame number" in str(error) and "'abc'" in str(error)
     assert_names(error, fmt, subject, sample)
+
+
+EMOTION_COLUMN = {"casme2": "Estimated Emotion", "samm": "Estimated Emotion", "mmew": "Estimated Emotion",
+                  "casme3": "emotion"}
+
+
+@pytest.mark.parametrize("fmt", SHEET_FORMATS)
+def test_an_unknown_emotion_word_is_named_with_its_row_unless_accepted(syn_copy, fmt):
+    """'Hapiness' in a sheet: the row would otherwise leave every protocol silently."""
+    from famnet.datasets.formats import get_format
+
+    out_dir, info = syn_copy
+    subject, sample = ids_of_first_data_row(out_dir, info, fmt)
+    set_first_data_row(out_dir, info, fmt, EMOTION_COLUMN[fmt], "Hapiness")
+    error = build_error(out_dir, info, fmt)
+    assert_names(error, fmt, subject, sample)
+    if fmt == "mmew":      # MMEW files a sample under its emotion's folder: the row names the folder it lacks
+        assert re.search(r"frame folder \S+/hapiness/\S+ does not exist", str(error)), str(error)
+        return
+    assert "unknown emotion 'hapiness'" in str(error) and f"datasets.syn_{fmt}.accept_emotions" in str(error)
+    assert ", ".join(sorted(get_format(fmt).emotions)) in str(error)      # the known words, listed
+    root, sheet = layout_paths(out_dir, info, fmt)
+    accepted = build_manifest(f"syn_{fmt}", fmt, root, sheet, errata="none", accept_emotions=["hapiness"])
+    assert (accepted["emotion"] == "hapiness").sum() == 1
 
 
 def test_unknown_format(synthetic_tiny):

@@ -73,6 +73,12 @@ def test_every_real_sheet_reads_with_its_errata(manifests):
     assert (manifests["mmew"]["aus"] != "").all()
     for name in ("casme2", "samm", "smic", "mmew"):
         assert manifests[name].attrs["errata"] == [] and (manifests[name]["fixes"] == "").all(), name
+    # Every word of the real sheets is a known emotion of its format, and every known word occurs:
+    # the vocabulary that makes an unknown word an error is exactly the releases' own.
+    from famnet.datasets.formats import get_format
+
+    for name, manifest in manifests.items():
+        assert set(manifest["emotion"]) == set(get_format(name).emotions), name
 
 
 def test_casme3_errata_are_all_applied_and_recorded(manifests):

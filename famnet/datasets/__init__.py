@@ -19,14 +19,16 @@ TEXT_COLUMNS = ("subject", "sample", "aus", "fixes", "source", "flow_file", "ape
 
 
 def build_manifest(dataset: str, format: str, root, annotation=None, check_frames: bool = True,
-                   errata="builtin", **options) -> pd.DataFrame:
+                   errata="builtin", accept_emotions=(), **options) -> pd.DataFrame:
     """Read and validate one dataset; raise DatasetError naming dataset, subject and sample.
 
     A missing root or sheet is reported before any sample; then every bad row of the dataset at
     once (famnet.datasets.base.Problems). ``errata``: 'builtin' (famnet/errata/<format>.csv),
     'none', or the path of an errata file; the errata applied are in ``manifest.attrs['errata']``
     (drops included) and, per row, in the ``fixes`` column. ``options``: the format's own dataset
-    keys (famnet.datasets.formats, e.g. ``au_sheets`` of megc2019_public).
+    keys (famnet.datasets.formats, e.g. ``au_sheets`` of megc2019_public). A row whose emotion
+    word is not one of the format's (a typo such as 'hapiness') is one of those problems, unless
+    ``accept_emotions`` lists the word.
     """
     if format not in FORMATS:
         raise DatasetError(dataset, f"unknown format {format!r}; expected one of {FORMATS}")
@@ -40,6 +42,7 @@ def build_manifest(dataset: str, format: str, root, annotation=None, check_frame
     problems = Problems(dataset)
     given = {k: v for k, v in options.items() if v is not None}
     manifest = adapter.load(dataset, root, annotation, errata=known, problems=problems, **given)
+    check_emotions(manifest, dataset, spec, accept_emotions, problems)
     if spec.provides == "frames":
         validate_manifest(manifest, dataset, check_frames=check_frames, problems=problems)
     elif manifest.empty and not problems.errors:
@@ -47,6 +50,18 @@ def build_manifest(dataset: str, format: str, root, annotation=None, check_frame
     problems.raise_if_any()
     manifest.attrs["errata"] = known.applied
     return manifest
+
+
+def check_emotions(manifest: pd.DataFrame, dataset: str, spec, accepted, problems: Problems) -> None:
+    """Every row's emotion is a word of its format (or accepted by the dataset's config): an unknown
+    word would otherwise leave the row out of every protocol without a word."""
+    if not spec.emotions:
+        return
+    known = set(spec.emotions) | {str(word).strip().lower() for word in accepted or ()}
+    for row in manifest[~manifest["emotion"].isin(known)].itertuples(index=False):
+        problems.add(DatasetError(dataset, f"unknown emotion {row.emotion!r} (the {spec.name} words: "
+                                           f"{', '.join(sorted(known))}; if it is meant, list it under "
+                                           f"datasets.{dataset}.accept_emotions)", row.subject, row.sample))
 
 
 def check_paths(dataset: str, format: str, root, annotation, check_frames: bool = True) -> None:

@@ -35,21 +35,30 @@ class Format:
     flow_encoding: str = "pixels"         # pixels: zero-centred displacements | minmax_255: per-image 0..255
     sources: tuple[str, ...] | None = None   # source datasets of a composite release (None: the dataset itself)
     options: tuple[str, ...] = ()         # dataset config keys only this format reads
+    # The emotion words its sheet (or folders) use, lower-cased: any other word in a row is a typo
+    # or an unknown label, reported with the row unless datasets.<name>.accept_emotions lists it.
+    emotions: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("casme2", "CASME II raw or cropped frames + the 2014 coding sheet", fps=200),
-    Format("samm", "SAMM frames + the v2 FACS code sheet", fps=200, greyscale=True),
-    Format("smic", "SMIC-HS frames in emotion folders (no sheet)", fps=100, needs_annotation=False),
-    Format("mmew", "MMEW micro-expression frames + its sheet", fps=90),
-    Format("casme3", "CAS(ME)^3 part A frames + the v2 label sheet", fps=30),
+    Format("casme2", "CASME II raw or cropped frames + the 2014 coding sheet", fps=200,
+           emotions=("disgust", "fear", "happiness", "others", "repression", "sadness", "surprise")),
+    Format("samm", "SAMM frames + the v2 FACS code sheet", fps=200, greyscale=True,
+           emotions=("anger", "contempt", "disgust", "fear", "happiness", "other", "sadness", "surprise")),
+    Format("smic", "SMIC-HS frames in emotion folders (no sheet)", fps=100, needs_annotation=False,
+           emotions=("negative", "positive", "surprise")),
+    Format("mmew", "MMEW micro-expression frames + its sheet", fps=90,
+           emotions=("anger", "disgust", "fear", "happiness", "others", "sadness", "surprise")),
+    Format("casme3", "CAS(ME)^3 part A frames + the v2 label sheet", fps=30,
+           emotions=("anger", "disgust", "fear", "happy", "others", "sad", "surprise")),
     Format("megc2019_public",
            "the MEGC2019 composite's public release: 28x28 onset->apex flow images (u, v, strain, min-max "
            "scaled per image) and 224x224 apex crops, with its sample list",
            provides="arrays", needs_annotation=False,
            inputs=("apex", "flow", "apex_flow", "flow_regions"),
            arrays=("sample", "apex_rgb", "flow", "landmarks", "align_matrix", "face_box", "face_score"),
-           flow_encoding="minmax_255", sources=("casme2", "samm", "smic"), options=("au_sheets",)),
+           flow_encoding="minmax_255", sources=("casme2", "samm", "smic"), options=("au_sheets",),
+           emotions=("negative", "positive", "surprise")),
 )}
 
 FLOW_ENCODINGS = ("pixels", "minmax_255")

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: config lookups and wildcard constraints.
 import json
 import re
+import shlex
 from pathlib import Path
 
 

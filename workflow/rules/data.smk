@@ -62,6 +62,7 @@ checkpoint manifest:
         errata=lambda w: dataset_errata(w.dataset),
         au_sheets=lambda w: (f"--au-sheets '{json.dumps(dataset_spec(w.dataset)['au_sheets'], sort_keys=True)}'"
                              if dataset_spec(w.dataset).get("au_sheets") else ""),
+        accept=lambda w: " ".join(shlex.quote(word) for word in dataset_spec(w.dataset).get("accept_emotions", [])),
     log:
         "results/logs/manifest/{dataset}.log",
     benchmark:
@@ -72,7 +73,8 @@ checkpoint manifest:
         runtime=10,
     shell:
         "famnet manifest --dataset {wildcards.dataset} --format {params.format} --root {params.root:q} "
-        "{params.annotation} {params.au_sheets} --errata {params.errata:q} --out {output.manifest} > {log} 2>&1"
+        "{params.annotation} {params.au_sheets} --errata {params.errata:q} --accept-emotions {params.accept} "
+        "--out {output.manifest} > {log} 2>&1"
 
 
 def protocol_json(wildcards):
