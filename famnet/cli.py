@@ -91,18 +91,25 @@ def _train(args) -> None:
     from famnet.data import load_protocol_data
     from famnet.protocols import read_protocol_table
     from famnet.predict import predict_fold
+    from famnet.provenance import code_version, digest, expected_preprocess, file_digest, model_settings
     from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, train_fold
 
     training = json.loads(args.training_json)
-    if args.threads:
-        training["threads"] = args.threads
-    cfg = TrainConfig.from_dict(training)
+    cfg = TrainConfig.from_dict({**training, **({"threads": args.threads} if args.threads else {})})
     run = FoldRun(protocol=args.protocol, branch=args.branch, ablation=args.ablation, fold=args.fold, seed=args.seed,
                   classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
                   model_config=json.loads(args.model_json))
     table = read_protocol_table(args.protocol_csv, classes=run.classes)
-    data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus)
+    # The artefacts must be what this run's preprocess settings build (famnet.provenance).
+    expected = {dataset: expected_preprocess(section)
+                for dataset, section in json.loads(args.preprocess_json or "{}").items()} or None
+    data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus, expect_preprocess=expected)
     result = train_fold(run, data, cfg, progress=not args.quiet)
+    settings = model_settings(run.protocol, run.branch, run.ablation, json.loads(args.model_json), training,
+                              run.classes, run.aus, file_digest(args.protocol_csv),
+                              {dataset: e["hash"] for dataset, e in (expected or {}).items()})
+    result["info"]["provenance"] = {"settings": settings, "hash": digest(settings), "code_version": code_version(),
+                                    "device": result["info"]["device"], "amp": result["info"]["amp"]}
     save_run(result, args.out_dir)
     info, last = result["info"], result["log"].iloc[-1]
     print(f"{run.protocol} {run.variant} fold {run.fold} seed {run.seed}: {info['samples']} samples, "
@@ -231,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch threads (overrides training.threads)")
     train.add_argument("--aus-json", default="[]", help="JSON list: the AU head's AU numbers")
     train.add_argument("--classes-json", required=True, help="JSON list of class names in label order")
+    train.add_argument("--preprocess-json", help="JSON {config dataset: its preprocess section with fps}: the artefacts "
+                       "must have been built with these settings (else an error naming them)")
     train.add_argument("--out-dir", required=True, type=Path, help="model.safetensors, config.json, train_log.csv")
     train.add_argument("--predictions", type=Path, help="also write the held-out predictions CSV here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

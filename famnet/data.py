@@ -263,9 +263,9 @@ def au_targets(table: pd.DataFrame, aus) -> tuple[torch.Tensor, torch.Tensor]:
 ARTEFACT_KEYS = INPUT_ARRAYS     # the arrays each input kind reads (famnet.datasets.formats)
 
 
-def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[list[np.ndarray], str]:
-    """The arrays an input kind needs of one subject's artefact, reordered to the protocol rows, and
-    the artefact's flow encoding."""
+def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[list[np.ndarray], str, dict | None]:
+    """The arrays an input kind needs of one subject's artefact, reordered to the protocol rows, the
+    artefact's flow encoding and its provenance (None if it records none)."""
     from preprocess.artifact import load_subject
 
     keys = ARTEFACT_KEYS[kind]
@@ -291,24 +291,33 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[
             raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: the sidecar of {path} does "
                              f"not give the crop size the landmarks' alignment maps to (rerun the preprocess rule)")
         arrays = [arrays[0], region_centres(arrays[1], arrays[2], int(shape[1]))]
-    return arrays, artefact["meta"].get("flow_encoding", "pixels")
+    return arrays, artefact["meta"].get("flow_encoding", "pixels"), artefact.get("provenance")
 
 
 def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | InputSpec | dict,
-                       aus=()) -> ProtocolData:
-    """Load every sample of ``table`` from its subject's artefact (one file read per subject)."""
+                       aus=(), expect_preprocess: dict[str, dict] | None = None) -> ProtocolData:
+    """Load every sample of ``table`` from its subject's artefact (one file read per subject).
+
+    The artefacts' recorded preprocess settings must agree (per config dataset) and, with
+    ``expect_preprocess`` ({config dataset: famnet.provenance.expected_preprocess}), be the run's:
+    else ProvenanceError naming every subject that differs and how."""
+    from famnet.provenance import check_artefacts
+
     spec = InputSpec.of(input)
     table = table.reset_index(drop=True)
     parts: list[list[np.ndarray]] | None = None
     order: list[np.ndarray] = []
     encodings: dict[str, list[str]] = {}
+    provenance: dict[tuple[str, str], dict | None] = {}
     for subject, rows in table.groupby("subject", sort=False):
-        arrays, encoding = _subject_arrays(preprocessed_root, subject, rows, spec.kind)
+        arrays, encoding, provenance[(subject.split("/", 1)[0], subject)] = _subject_arrays(
+            preprocessed_root, subject, rows, spec.kind)   # keyed by the config dataset (a release's subjects too)
         encodings.setdefault(encoding, []).append(subject)
         parts = parts or [[] for _ in arrays]
         for part, array in zip(parts, arrays):
             part.append(array)
         order.append(rows.index.to_numpy())
+    check_artefacts(provenance, expect_preprocess)
     # Back to table order (groupby collected the rows subject by subject).
     inverse = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
     arrays = tuple(np.concatenate(part)[inverse] for part in parts) if order else ()

@@ -83,7 +83,22 @@ def fuse_frames(frame_2d: pd.DataFrame, frame_3d: pd.DataFrame, weight: float, m
                           "prediction": probabilities.argmax(axis=1), "seed": merged["seed_2d"]})
     for index, name in enumerate(classes):
         fused[f"prob_{name}"] = probabilities[:, index]
-    return fused
+    return fused.assign(**fused_provenance(merged, weight, mode))
+
+
+def fused_provenance(merged: pd.DataFrame, weight: float, mode: str) -> dict:
+    """model_hash of a fused row: both branches' hashes and the fusion settings; code version and
+    device of both branches (one value where they agree)."""
+    from famnet.provenance import fused_hash
+
+    if "model_hash_2d" not in merged:     # branches predicted before models recorded provenance
+        return {}
+    both = lambda column: merged[f"{column}_2d"].astype(str).str.cat(merged[f"{column}_3d"].astype(str), sep="+")
+    one_or_both = lambda column: merged[f"{column}_2d"].where(merged[f"{column}_2d"] == merged[f"{column}_3d"],
+                                                               both(column))
+    return {"model_hash": [fused_hash(a, b, weight, mode) for a, b in
+                           zip(merged["model_hash_2d"].astype(str), merged["model_hash_3d"].astype(str))],
+            "code_version": one_or_both("code_version"), "device": one_or_both("device")}
 
 
 def fuse_files(path_2d, path_3d, out_path, weight: float = 0.5, mode: str = "softmax_mean") -> pd.DataFrame:

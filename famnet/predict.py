@@ -57,7 +57,17 @@ def predict_fold(model, info: dict, data, device: torch.device, batch_size: int 
     norm = Normalisation(**info["normalisation"])
     emotion, aus = predict_logits(model.to(device), data, test, norm, device, batch_size,
                                   amp=bool(info.get("amp")))
-    return prediction_frame(data.table.iloc[test], emotion, aus, info["classes"], info["aus"], info["seed"])
+    frame = prediction_frame(data.table.iloc[test], emotion, aus, info["classes"], info["aus"], info["seed"])
+    return with_provenance(frame, info)
+
+
+def with_provenance(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """The model's settings hash, code version and device on every row (famnet.provenance): the
+    evaluate job checks the hash against the run's and the table names code and device."""
+    provenance = info.get("provenance") or {}
+    device = provenance.get("device", info.get("device", ""))
+    return frame.assign(model_hash=provenance.get("hash", ""), code_version=provenance.get("code_version", ""),
+                        device=f"{device} (bf16)" if provenance.get("amp") else device)
 
 
 def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str = "auto") -> pd.DataFrame:
@@ -72,4 +82,4 @@ def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str =
     return frame
 
 
-__all__ = ["prediction_frame", "load_trained", "predict_fold", "predict_files"]
+__all__ = ["prediction_frame", "with_provenance", "load_trained", "predict_fold", "predict_files"]

@@ -37,7 +37,7 @@ TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_
                  "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "samples", "subjects", "seeds",
                  *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
-                 "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version"]
+                 "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version", "device"]
 # Scores the table shows in percent, rounded to 2 decimals.
 PERCENT_COLUMNS = ["uf1", "uf1_ci_low", "uf1_ci_high", "uar", "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std",
                    *ORACLE_COLUMNS, "diff_uf1", "diff_uar"]
@@ -48,15 +48,10 @@ COMPARISON_COLUMNS = ["protocol", "split", "slice", "reference", "method", "vari
 
 
 def code_version(where=".") -> str:
-    """``git describe --always --dirty`` of the checkout, or the package version outside git."""
-    import subprocess
+    """``git describe --always --dirty`` of the checkout ``where``, or the package version outside git."""
+    from famnet.provenance import code_version as described
 
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                              check=True, cwd=where).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        from famnet import __version__
-        return __version__
+    return described(where)
 
 
 def method_name(variant: str) -> str:
@@ -66,9 +61,32 @@ def method_name(variant: str) -> str:
     return f"{name} {ABLATION_NAMES[ablation]}" if ablation else name
 
 
-def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, seed: int) -> pd.DataFrame:
-    """All folds of one method and seed; every protocol sample exactly once with its protocol label."""
-    frame = pd.concat([read_predictions(path) for path in files], ignore_index=True)
+def model_config_of(predictions_path) -> Path | None:
+    """results/predictions/<p>/<v>/seed<s>/fold<k>.csv -> results/models/<p>/<v>/seed<s>/fold<k>/config.json."""
+    parts = list(Path(predictions_path).parts)
+    if "predictions" not in parts:
+        return None
+    parts[parts.index("predictions")] = "models"
+    return Path(*parts).with_suffix("") / "config.json"
+
+
+def read_checked_predictions(path, variant: str, seed: int, expected: dict | None) -> pd.DataFrame:
+    """One fold's predictions; with ``expected`` ({"hash", "settings"} of the run's model), refused
+    unless every row's model_hash is the run's (famnet.provenance)."""
+    from famnet.provenance import check_model_hash
+
+    frame = read_predictions(path)
+    if expected:
+        check_model_hash(frame, expected["hash"], f"{variant} seed {seed}", path, model_config_of(path),
+                         expected.get("settings"))
+    return frame
+
+
+def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, seed: int,
+                       expected: dict | None = None) -> pd.DataFrame:
+    """All folds of one method and seed; every protocol sample exactly once with its protocol label
+    (and, with ``expected``, from models built under the run's settings)."""
+    frame = pd.concat([read_checked_predictions(path, variant, seed, expected) for path in files], ignore_index=True)
     keys = ["subject", "sample"]
     duplicated = frame[frame.duplicated(keys, keep=False)]
     if not duplicated.empty:
@@ -87,7 +105,10 @@ def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, 
     if (merged["label"] != merged["label_predicted"]).any() or (merged["fold"] != merged["fold_predicted"]).any():
         raise ValueError(f"{variant} seed {seed}: labels or folds in the predictions differ from the protocol table")
     merged["prediction"] = merged["prediction"].astype(int)
-    return merged[columns + ["prediction"] + au_columns]
+    pooled = merged[columns + ["prediction"] + au_columns].copy()
+    built = [c for c in ("code_version", "device") if c in frame]   # recorded by the models (famnet.predict)
+    pooled.attrs["built_by"] = {c: sorted(set(frame[c].fillna("").astype(str)) - {""}) for c in built}
+    return pooled
 
 
 def au_scores(pooled: pd.DataFrame) -> dict | None:
@@ -124,28 +145,35 @@ def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
 
 def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list[str],
                       files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None,
-                      bootstrap: BootstrapSettings | None = None, reference: str = "famnet") -> dict:
+                      bootstrap: BootstrapSettings | None = None, reference: str = "famnet",
+                      expected_models: dict[str, dict] | None = None) -> dict:
     """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
     per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
     oracle analysis is on. Returns the metrics document: per method and slice the pooled scores,
     their spread over seeds and their bootstrap interval over held-out units (famnet.bootstrap),
     and every method's paired comparison with ``reference`` (the first method when the protocol
     has no such variant). Only the rows some fold holds out are scored (a holdout protocol's
-    training datasets are not)."""
+    training datasets are not). ``expected_models`` ({variant: {"hash", "settings"}}): every
+    prediction must come from a model built under those settings (famnet.provenance); the code
+    versions and devices the models record are kept per method."""
     settings = bootstrap or BootstrapSettings()
     full_table, protocol_table = protocol_table, scored_rows(protocol_table)
     split = split_of(full_table)
     resamples = slice_resamples(protocol_table, unit_of_split(split), settings)
     methods, replicates = {}, {}
     for variant, per_seed in files.items():
-        pooled = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed))
+        pooled = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed),
+                                                (expected_models or {}).get(variant))
                   for seed, paths in sorted(per_seed.items())}
         seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
         replicates[variant] = slice_replicates(resamples, list(pooled.values()), len(classes))
         summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates[variant])
         # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
         scores = {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}
-        methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds}
+        built_by = {key: sorted({v for frame in pooled.values() for v in frame.attrs.get("built_by", {}).get(key, [])})
+                    for key in ("code_version", "device")}
+        methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds,
+                            "built_by": built_by}
         if oracle_files and variant in oracle_files:
             methods[variant]["test_epoch_oracle"] = oracle_document(
                 protocol_table, oracle_files[variant], classes, variant, resamples)
@@ -287,8 +315,10 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
                        "samples": line["samples"], "subjects": line["subjects"], "seeds": line["seeds"],
                        **{f"{key}_test_epoch_oracle{end}": percent(oracle.get(f"{key}{end}"))
                           for key in ("uf1", "uar") for end in ("", "_ci_low", "_ci_high")},
-                       "data": "synthetic" if synthetic[protocol] else "real",
-                       "config_hash": config_hash, "code_version": code_version}
+                       "data": "synthetic" if synthetic[protocol] else "real", "config_hash": config_hash,
+                       # what built the row's models, as they record it (older runs: the table's own)
+                       "code_version": "+".join(method.get("built_by", {}).get("code_version") or [code_version]),
+                       "device": "+".join(method.get("built_by", {}).get("device") or ["not recorded"])}
                 if line["slice"] == "all":
                     row.update(published(protocol, variant, reported))
                 rows.append(row)
@@ -385,9 +415,11 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
              "| --- | --- | --- | --- | ---: | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
              + " ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
+    main_code = table["code_version"].value_counts().index[0] if len(table) else ""
     for r in table.itertuples(index=False):
         paper_from = "" if pd.isna(r.paper_protocol) else f"{r.paper_protocol} ({r.paper_selection})"
-        cells = [r.protocol, r.split, r.slice, r.method, with_interval(r.uf1, r.uf1_ci_low, r.uf1_ci_high),
+        method = r.method + (" ‡" if r.code_version != main_code else "")
+        cells = [r.protocol, r.split, r.slice, method, with_interval(r.uf1, r.uf1_ci_low, r.uf1_ci_high),
                  with_interval(r.uar, r.uar_ci_low, r.uar_ci_high),
                  "" if pd.isna(r.uf1_std) else f"{r.uf1_std:.2f} / {r.uar_std:.2f}"]
         cells += [with_interval(r.uf1_test_epoch_oracle, r.uf1_test_epoch_oracle_ci_low, r.uf1_test_epoch_oracle_ci_high),
@@ -400,13 +432,16 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     undefined = sorted(set(table.loc[table["uf1_ci_low"].isna(), "ci_note"].dropna()))
     hashes = ", ".join(sorted(set(table["config_hash"])))
-    versions = ", ".join(sorted(set(table["code_version"])))
+    others = sorted(set(table["code_version"]) - {main_code})
+    versions = main_code + (f"; rows marked ‡ by other code ({', '.join(others)}): not comparable with the rest "
+                            f"until rerun" if others else "")
+    devices = ", ".join(sorted(set(table["device"])))
     lines += ["", f"UF1 / UAR in percent, pooled over all folds of the split (loso: one per subject, lodo: one "
                   f"per dataset, holdout: train -> test), mean over seeds; in brackets the {100 * level:g} % "
                   f"bootstrap interval over held-out subjects (lodo: datasets) of that mean; seed sd: sample "
                   f"standard deviation over seeds, blank for one seed (docs/evaluation.md)"
                   + (f"; no interval where {'; '.join(undefined)}" if undefined else "")
-                  + f". Config {hashes}, code {versions}."]
+                  + f". Config {hashes}; models built by code {versions}; device {devices}."]
     sources = []
     published_rows = table[table["paper_source"].notna()].drop_duplicates(["method", "paper_source"])
     for r in published_rows.itertuples(index=False):
@@ -546,7 +581,7 @@ def write_forest(document: dict, png: Path) -> None:
 
 def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict, oracle: dict, evaluation: dict,
                    metrics, confusion_png, per_subject_png, forest_png=None, confusion_csv=None,
-                   per_subject_csv=None) -> dict:
+                   per_subject_csv=None, expected_models: dict | None = None) -> dict:
     """The evaluate job (its Snakemake script and `famnet evaluate`): metrics JSON, figures, the
     figures' data for DVC plots; prints each method's overall line. ``files`` / ``oracle``:
     {variant: {seed: [paths]}}; ``evaluation``: the config's evaluation section."""
@@ -558,7 +593,7 @@ def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict,
     oracle = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in oracle.items()}
     document = evaluate_protocol(protocol, table, classes, files, oracle,
                                  bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
-                                 reference=evaluation.get("reference", "famnet"))
+                                 reference=evaluation.get("reference", "famnet"), expected_models=expected_models)
     write_metrics(document, metrics)
     write_figures(document, confusion_png, per_subject_png)
     if forest_png:

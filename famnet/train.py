@@ -61,6 +61,7 @@ class TrainConfig:
     amp: bool = True
     threads: int = 1
     report_test_epoch_oracle: bool = False
+    deterministic: bool = False       # CUDA: deterministic kernels only (slower; the CPU path already is)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -223,11 +224,23 @@ def predict_logits(model, data: ProtocolData, indices, norm: Normalisation, devi
     return torch.cat(emotion), torch.cat(aus)
 
 
+def use_deterministic_kernels() -> None:
+    """Same job, same model on CUDA too: cuBLAS's fixed workspace (set before its first call),
+    deterministic algorithms only (an op without one raises), no cuDNN autotuning."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
 def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: bool = True) -> dict:
     """Train one fold's model; returns {model, norm, log (DataFrame), info (dict for config.json)}."""
     started = time.perf_counter()
     torch.manual_seed(run.torch_seed)
     torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        use_deterministic_kernels()
     device = resolve_device(cfg.device)
     train, val, test = split_indices(data.table, run.fold, cfg.val_fraction, seed=run.split_seed)
     if len(train) == 0:

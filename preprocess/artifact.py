@@ -17,12 +17,15 @@ face_score         (N,)                    float32    MTCNN probability
 face_frame         (N,)                    int32      frame number the face was found on (normally onset)
 onset/apex/offset  (N,)                    int32      frame numbers (apex estimated where unknown)
 apex_source        (N,)                    str        annotated | fixed | estimated
+provenance         ()                      str        JSON: what built it (below)
 =================  ======================  =========  =============================================
 
 The sidecar JSON holds ``dataset``, ``subject`` (namespaced), ``samples`` (per-sample metadata:
 apex_source, estimated apex and its candidate scores, face frame/score, frames used, damaged frames
 substituted), ``skipped``
-(sample, reason), ``settings`` (the resolved preprocess config) and ``schema`` (shapes above).
+(sample, reason), ``settings`` (the resolved preprocess config), ``schema`` (shapes above) and
+``provenance`` (famnet.provenance: the settings that shape the arrays and their ``hash``, the
+subject's manifest rows' hash, the code version), which the npz holds too; the train job checks it.
 Both files are written to a temporary file in the same folder and renamed into place.
 """
 
@@ -58,9 +61,14 @@ def write_subject(path, arrays: dict, meta: dict, compress: bool = True, keys=No
             "arrays": {k: {"shape": list(np.shape(arrays[k])), "dtype": str(np.asarray(arrays[k]).dtype)}
                        for k in keys}}
 
+    # The provenance travels inside the npz too: the arrays are what a consumer reads, so a sidecar
+    # rewritten by a job killed before its npz cannot vouch for stale arrays (famnet.provenance).
+    extra = {"provenance": np.array(json.dumps(meta["provenance"], sort_keys=True))} if "provenance" in meta else {}
+
     def write_npz(tmp):
         with open(tmp, "wb") as handle:
-            (np.savez_compressed if compress else np.savez)(handle, **{k: np.asarray(arrays[k]) for k in keys})
+            (np.savez_compressed if compress else np.savez)(handle, **{k: np.asarray(arrays[k]) for k in keys},
+                                                            **extra)
 
     def write_json(tmp):
         Path(tmp).write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
@@ -93,6 +101,7 @@ def load_subject(path, keys=None) -> dict:
             raise ValueError(f"preprocessed artefact {path} has no arrays {missing} (its dataset's format does not "
                              f"provide them, or the schema is stale: rerun the preprocess rule)")
         out = {k: data[k] for k in wanted}
+        out["provenance"] = json.loads(str(data["provenance"])) if "provenance" in data.files else None
     side = sidecar_path(path)
     out["meta"] = json.loads(side.read_text()) if side.is_file() else {}
     return out

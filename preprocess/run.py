@@ -398,5 +398,15 @@ def run(manifest_path, dataset: str, subject: str, out, settings: dict | None = 
         arrays, meta = process_subject(manifest, dataset, subject, settings, progress=progress)
         keys = None
     meta["seconds"] = round(time.perf_counter() - started, 3)
+    meta["provenance"] = artefact_provenance(settings, rows)
     write_subject(out, arrays, meta, compress=settings["compress"], keys=keys)
     return meta
+
+
+def artefact_provenance(settings: dict, rows: pd.DataFrame) -> dict:
+    """What built the artefact (famnet.provenance): the settings that shape its arrays and their
+    hash, which the train job checks; the subject's manifest rows and the code, recorded."""
+    from famnet.provenance import code_version, digest, preprocess_provenance
+
+    return {**preprocess_provenance(settings), "manifest_rows": digest(rows.astype(str).to_dict("records")),
+            "code_version": code_version()}

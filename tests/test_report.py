@@ -72,6 +72,49 @@ def test_ids_that_look_like_numbers_stay_text_through_the_oracle(tmp_path):
         oracle_pooled(moved, [tmp_path / "e0.csv", tmp_path / "e1.csv"], "ststnet", 0)
 
 
+def test_evaluate_refuses_predictions_of_a_model_built_under_other_settings(tmp_path):
+    """A fold's predictions whose model_hash is not the run's (a model trained before a setting
+    changed): refused naming variant, seed, file and, from the model's config.json, what differs."""
+    import json
+
+    from famnet.provenance import ProvenanceError, digest
+
+    run_settings = {"training": {"epochs": 40, "lr": 0.001}, "protocol_table": "abc"}
+    old_settings = {"training": {"epochs": 20, "lr": 0.001}, "protocol_table": "abc"}
+    root = tmp_path / "results"
+    paths = []
+    for fold, settings in ((0, run_settings), (1, old_settings)):
+        path = root / "predictions" / "p" / "ststnet" / "seed0" / f"fold{fold}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        protocol_table()[lambda t: t["fold"] == fold].assign(prediction=0, seed=0, model_hash=digest(settings),
+                                                            code_version="v1", device="cpu").to_csv(path, index=False)
+        config = root / "models" / "p" / "ststnet" / "seed0" / f"fold{fold}" / "config.json"
+        config.parent.mkdir(parents=True)
+        config.write_text(json.dumps({"provenance": {"settings": settings, "hash": digest(settings)}}))
+        paths.append(path)
+    expected = {"ststnet": {"hash": digest(run_settings), "settings": run_settings}}
+    with pytest.raises(ProvenanceError) as caught:
+        evaluate_protocol("p", protocol_table(), CLASSES, {"ststnet": {0: paths}}, expected_models=expected)
+    message = str(caught.value)
+    assert f"ststnet seed 0: {paths[1]} comes from a model built under other settings" in message
+    assert f"model_hash {digest(old_settings)}, the run's {digest(run_settings)}" in message
+    assert "differing: training.epochs: 20 -> 40" in message
+    # retrained under the run's settings (by code v2 on a GPU): accepted, and the table says what built it
+    pd.read_csv(paths[1]).assign(model_hash=digest(run_settings), code_version="v2",
+                                 device="cuda (bf16)").to_csv(paths[1], index=False)
+    files = {"ststnet": {0: paths}, "htnet": {0: write_run(tmp_path, "htnet", 0, [0, 1, 2, 0])}}
+    document = evaluate_protocol("p", protocol_table(), CLASSES, files, expected_models=expected)
+    assert document["methods"]["ststnet"]["built_by"] == {"code_version": ["v1", "v2"], "device": ["cpu", "cuda (bf16)"]}
+    table = build_table([document], {}, {"p": False}, "abc", "v9")
+    overall = table[table["slice"] == "all"].set_index("variant")
+    assert overall.loc["ststnet", "code_version"] == "v1+v2" and overall.loc["ststnet", "device"] == "cpu+cuda (bf16)"
+    # predictions written before models recorded provenance: the table's own version, device unknown
+    assert overall.loc["htnet", "code_version"] == "v9" and overall.loc["htnet", "device"] == "not recorded"
+    markdown = table_markdown(table)
+    assert "| p | loso | all | STSTNet ‡ |" in markdown or "| p | loso | all | HTNet ‡ |" in markdown
+    assert "rows marked ‡ by other code" in markdown and "device cpu+cuda (bf16), not recorded" in markdown
+
+
 def protocol_table():
     rows = [("d1", "d1/s1", "p1", 0, 0), ("d1", "d1/s1", "p2", 1, 0), ("d2", "d2/s2", "p3", 2, 1),
             ("d2", "d2/s2", "p4", 0, 1)]

@@ -223,6 +223,36 @@ def test_the_held_out_subject_never_reaches_a_training_batch(toy):
     assert "toy/sub02" not in result["info"]["train_subjects"] + result["info"]["val_subjects"]
 
 
+def test_artefacts_built_with_other_settings_are_refused_naming_subject_and_keys(tmp_path):
+    """An artefact whose recorded preprocess settings are not the run's (or not its siblings') is
+    refused before training: the probe's crop_size 32 -> 48 with one subject left behind."""
+    from famnet.provenance import ProvenanceError, expected_preprocess
+    from preprocess.artifact import load_subject
+
+    table = write_protocol(tmp_path / "preprocessed", subjects=3)
+    run_settings = expected_preprocess({"crop_size": 48, "fps": 200})
+    old_settings = expected_preprocess({"crop_size": 32, "fps": 200})
+    for s, provenance in ((1, run_settings), (2, old_settings), (3, run_settings)):
+        path = tmp_path / "preprocessed" / "toy" / f"sub{s:02d}.npz"
+        artefact = load_subject(path)
+        meta = {**artefact.pop("meta"), "provenance": provenance}
+        artefact.pop("provenance")
+        write_subject(path, artefact, meta)
+    expect = {"toy": run_settings}
+    with pytest.raises(ProvenanceError) as caught:
+        load_protocol_data(table, tmp_path / "preprocessed", "flow", AUS, expect_preprocess=expect)
+    message = str(caught.value)
+    assert message.startswith("1 preprocessed artefact(s) do not match")
+    assert "dataset 'toy', subject 'toy/sub02': built with other preprocess settings (artefact -> run): " \
+           "crop_size: 32 -> 48" in message and "rerun snakemake" in message
+    # without the run's settings the artefacts must still agree with each other
+    with pytest.raises(ProvenanceError, match=r"crop_size: (32 -> 48|48 -> 32)"):
+        load_protocol_data(table, tmp_path / "preprocessed", "flow", AUS)
+    # only the run's: accepted
+    keep = table[table["subject"] != "toy/sub02"]
+    assert len(load_protocol_data(keep, tmp_path / "preprocessed", "flow", AUS, expect_preprocess=expect).table) == 12
+
+
 # --- training -----------------------------------------------------------------------------------
 
 def test_class_weights_are_inverse_frequency_and_zero_for_absent_classes():
@@ -347,7 +377,15 @@ def test_predictions_have_the_documented_columns(trained):
     frame = pd.read_csv(out / "fold2.csv")
     assert list(frame.columns) == (["dataset", "subject", "sample", "fold", "label", "prediction", "seed"]
                                    + [f"logit_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES]
-                                   + [f"au_{a}" for a in AUS])
+                                   + [f"au_{a}" for a in AUS] + ["model_hash", "code_version", "device"])
+    # what built the model, on every row: its config.json's settings hash, code version and device
+    from famnet.provenance import digest, file_digest
+
+    provenance = json.loads((out / "model" / "config.json").read_text())["provenance"]
+    assert provenance["hash"] == digest(provenance["settings"]) and (frame["model_hash"] == provenance["hash"]).all()
+    assert provenance["settings"]["protocol_table"] == file_digest(trained[0] / "protocol.csv")
+    assert provenance["settings"]["training"] == FAST and provenance["settings"]["model"] == {"input": "flow"}
+    assert (frame["device"] == "cpu").all() and frame["code_version"].str.len().gt(0).all()
     assert len(frame) == 6 and (frame["fold"] == 2).all() and (frame["subject"] == "toy/sub03").all()
     probabilities = frame[[f"prob_{c}" for c in CLASSES]].to_numpy()
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -390,7 +428,7 @@ def test_only_the_arrays_an_input_needs_are_read(toy):
 
     root, _ = toy
     path = root / "preprocessed" / "toy" / "sub01.npz"
-    assert set(load_subject(path, keys=["flow"])) == {"sample", "flow", "meta"}
+    assert set(load_subject(path, keys=["flow"])) == {"sample", "flow", "meta", "provenance"}
     assert {"clip", "apex_rgb", "landmarks"} <= set(load_subject(path))
     with pytest.raises(ValueError, match=r"sub01.npz has no arrays \['optical'\]"):
         load_subject(path, keys=["optical"])

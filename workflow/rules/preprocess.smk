@@ -57,6 +57,7 @@ rule preprocess:
         subject=r"[^/]+(/[^/]+)?",
     input:
         manifest="results/manifest/{dataset}.csv",
+        stale=stale_artefact,   # a marker when the existing artefact is interrupted or outdated (provenance.smk)
     output:
         npz=f"{PREPROCESSED}/{{dataset}}/{{subject}}.npz",
         meta=f"{PREPROCESSED}/{{dataset}}/{{subject}}.json",

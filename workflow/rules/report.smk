@@ -46,6 +46,10 @@ rule evaluate:
         oracle=lambda w: oracle_files(w.protocol),
         classes=lambda w: protocol_classes(w.protocol),
         evaluation=config.get("evaluation", {}),
+        # What every prediction's model must have been built with (provenance.smk): others are refused.
+        expected=lambda w: {v: {"hash": expected_model_hash(w.protocol, v),
+                                "settings": None if v in fused_variants() else expected_model_settings(w.protocol, v)}
+                            for v in all_variants()},
     log:
         "results/logs/evaluate/{protocol}.log",
     benchmark:
@@ -65,10 +69,11 @@ def run_predictions(wildcards=None):
 
 
 def report_info():
-    """Config hash and code version for the report's first page (workflow/report/workflow.rst)."""
-    from famnet.tables import code_version
+    """Config hash and code version for the report's first page (workflow/report/workflow.rst): the
+    version of the famnet package the jobs import (what the table's rows record of their models)."""
+    from famnet.provenance import code_version
 
-    return {"config_hash": table_info()["config_hash"], "code_version": code_version(workflow.basedir)}
+    return {"config_hash": table_info()["config_hash"], "code_version": code_version()}
 
 
 def table_info():

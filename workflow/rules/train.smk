@@ -49,6 +49,7 @@ def method_training(name):
     from famnet.methods import training_settings
 
     settings = training_settings(name, training(), models().get(name))
+    settings["device"] = resolved_device()      # auto resolved here, not in each job (provenance.smk)
     return {k: v for k, v in settings.items() if k not in ("ablations", "seeds", "threads")}
 
 
@@ -132,6 +133,7 @@ rule train:
     input:
         table="results/protocols/{protocol}.csv",
         artefacts=protocol_artefacts,
+        stale=stale_model,      # a marker when the existing model is interrupted or outdated (provenance.smk)
     output:
         model="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/model.safetensors",
         config="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/config.json",
@@ -148,6 +150,9 @@ rule train:
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),
         preprocessed=PREPROCESSED,   # the root of input.artefacts (the preprocess rule's outputs)
+        # What the artefacts must have been built with: the job refuses any that were not.
+        preprocess=lambda w: json.dumps({d: preprocess_section(d) for d in protocol_spec(w.protocol)["datasets"]},
+                                        sort_keys=True),
     log:
         "results/logs/train/{protocol}/{variant}/seed{seed}/fold{fold}.log",
     benchmark:
@@ -157,12 +162,13 @@ rule train:
         mem_mb=4000,
         runtime=240,
         # Only jobs that must have a GPU claim one, so CPU runs are not serialised by the local cap.
-        gpu=lambda w: 1 if training().get("device") == "cuda" else 0,
+        gpu=lambda w: 1 if resolved_device() == "cuda" else 0,
     shell:
         "famnet train --protocol-csv {input.table} --preprocessed {params.preprocessed} --protocol {wildcards.protocol} "
         "--branch {params.branch} --ablation {params.ablation} --fold {wildcards.fold} --seed {wildcards.seed} "
         "--model-json {params.model:q} --training-json {params.training:q} --threads {threads} --aus-json {params.aus:q} "
-        "--classes-json {params.classes:q} --out-dir {params.out_dir} --predictions {output.predictions} > {log} 2>&1"
+        "--classes-json {params.classes:q} --preprocess-json {params.preprocess:q} --out-dir {params.out_dir} "
+        "--predictions {output.predictions} > {log} 2>&1"
 
 
 def fusion_inputs(wildcards):
