@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from famnet.io import ID_TYPES, write_csv_atomic
+from famnet.io import ID_TYPES, PROVENANCE_TYPES, write_csv_atomic
 
 ID_COLUMNS = ["dataset", "subject", "sample", "fold", "label", "seed"]
 FUSION_MODES = ("softmax_mean", "logit_mean")
@@ -48,7 +48,7 @@ def fuse_scores(scores_2d, scores_3d, weight: float = 0.5, mode: str = "softmax_
 
 def read_predictions(path) -> pd.DataFrame:
     """A prediction CSV (famnet/predict.py or a fused one) with its ids as text."""
-    return pd.read_csv(path, dtype=ID_TYPES)
+    return pd.read_csv(path, dtype={**ID_TYPES, **PROVENANCE_TYPES})
 
 
 def class_names(frame: pd.DataFrame, prefix: str = "logit_") -> list[str]:

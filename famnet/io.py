@@ -14,6 +14,8 @@ from typing import Iterator
 # kind has one reader that applies this: read_manifest (famnet.datasets), read_protocol_table
 # (famnet.protocols), read_predictions (famnet.fuse), read_test_epochs (famnet.oracle).
 ID_TYPES = {"dataset": str, "subject": str, "sample": str}
+# Likewise what a predictions file records of its model (a short commit id can be all digits).
+PROVENANCE_TYPES = {"model_hash": str, "code_version": str, "device": str}
 
 
 def _umask() -> int:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from famnet.fuse import fuse_files, fuse_frames
+from famnet.fuse import fuse_files, fuse_frames, read_predictions
 from famnet.tables import build_table, evaluate_protocol, method_name, table_markdown, write_figures
 
 CLASSES = ["negative", "positive", "surprise"]
@@ -86,8 +86,9 @@ def test_evaluate_refuses_predictions_of_a_model_built_under_other_settings(tmp_
     for fold, settings in ((0, run_settings), (1, old_settings)):
         path = root / "predictions" / "p" / "ststnet" / "seed0" / f"fold{fold}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
+        # a short commit id can be all digits: it must come back as written (text), not as the number 12345
         protocol_table()[lambda t: t["fold"] == fold].assign(prediction=0, seed=0, model_hash=digest(settings),
-                                                            code_version="v1", device="cpu").to_csv(path, index=False)
+                                                            code_version="0012345", device="cpu").to_csv(path, index=False)
         config = root / "models" / "p" / "ststnet" / "seed0" / f"fold{fold}" / "config.json"
         config.parent.mkdir(parents=True)
         config.write_text(json.dumps({"provenance": {"settings": settings, "hash": digest(settings)}}))
@@ -100,14 +101,15 @@ def test_evaluate_refuses_predictions_of_a_model_built_under_other_settings(tmp_
     assert f"model_hash {digest(old_settings)}, the run's {digest(run_settings)}" in message
     assert "differing: training.epochs: 20 -> 40" in message
     # retrained under the run's settings (by code v2 on a GPU): accepted, and the table says what built it
-    pd.read_csv(paths[1]).assign(model_hash=digest(run_settings), code_version="v2",
+    read_predictions(paths[1]).assign(model_hash=digest(run_settings), code_version="v2",
                                  device="cuda (bf16)").to_csv(paths[1], index=False)
     files = {"ststnet": {0: paths}, "htnet": {0: write_run(tmp_path, "htnet", 0, [0, 1, 2, 0])}}
     document = evaluate_protocol("p", protocol_table(), CLASSES, files, expected_models=expected)
-    assert document["methods"]["ststnet"]["built_by"] == {"code_version": ["v1", "v2"], "device": ["cpu", "cuda (bf16)"]}
+    assert document["methods"]["ststnet"]["built_by"] == {"code_version": ["0012345", "v2"],
+                                                          "device": ["cpu", "cuda (bf16)"]}
     table = build_table([document], {}, {"p": False}, "abc", "v9")
     overall = table[table["slice"] == "all"].set_index("variant")
-    assert overall.loc["ststnet", "code_version"] == "v1+v2" and overall.loc["ststnet", "device"] == "cpu+cuda (bf16)"
+    assert overall.loc["ststnet", "code_version"] == "0012345+v2" and overall.loc["ststnet", "device"] == "cpu+cuda (bf16)"
     # predictions written before models recorded provenance: the table's own version, device unknown
     assert overall.loc["htnet", "code_version"] == "v9" and overall.loc["htnet", "device"] == "not recorded"
     markdown = table_markdown(table)

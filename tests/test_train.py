@@ -16,6 +16,7 @@ import yaml
 
 from famnet.cli import main as cli
 from famnet.data import LeakageError, Normalisation, au_targets, hflip, load_protocol_data, split_indices
+from famnet.fuse import read_predictions
 from famnet.predict import load_trained, predict_files
 from famnet.protocols import read_protocol_table
 from famnet.predict import predict_fold
@@ -374,7 +375,7 @@ def test_train_writes_the_model_its_config_and_the_epoch_log(trained):
 
 def test_predictions_have_the_documented_columns(trained):
     _, out = trained
-    frame = pd.read_csv(out / "fold2.csv")
+    frame = read_predictions(out / "fold2.csv")
     assert list(frame.columns) == (["dataset", "subject", "sample", "fold", "label", "prediction", "seed"]
                                    + [f"logit_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES]
                                    + [f"au_{a}" for a in AUS] + ["model_hash", "code_version", "device"])
@@ -399,10 +400,10 @@ def test_predict_reloads_the_model_and_repeats_the_predictions_exactly(trained, 
                 "--preprocessed", str(root / "preprocessed"), "--out", str(tmp_path / "again.csv"),
                 "--device", "cpu"]) == 0
     again = predict_files(out / "model", root / "protocol.csv", root / "preprocessed", tmp_path / "third.csv", "cpu")
-    first = pd.read_csv(out / "fold2.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv"), first, check_exact=False, rtol=1e-5)
+    first = read_predictions(out / "fold2.csv")
+    pd.testing.assert_frame_equal(read_predictions(tmp_path / "again.csv"), first, check_exact=False, rtol=1e-5)
     again = again.astype({c: "float64" for c in again.columns if again[c].dtype == "float32"})
-    pd.testing.assert_frame_equal(again.reset_index(drop=True), pd.read_csv(tmp_path / "third.csv"),
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), read_predictions(tmp_path / "third.csv"),
                                   check_exact=False, rtol=1e-6)
     model, info = load_trained(out / "model")
     assert not model.training and info["model_config"]["input"] == "flow"

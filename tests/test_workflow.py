@@ -56,6 +56,11 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
     assert (table.loc[table["slice"] == "all", "samples"] == 36).all()
     assert (table["seeds"] == 1).all() and table["config_hash"].str.len().eq(12).all()
+    # what built the models, as they recorded it: the device resolved when the DAG was built (no GPU here)
+    assert (table["device"] == "cpu").all() and table["code_version"].nunique() == 1
+    info = json.loads((results / "models" / "synthetic" / "amnet2d" / "seed0" / "fold0" / "config.json").read_text())
+    assert info["training"]["device"] == "cpu" and info["provenance"]["device"] == "cpu"
+    assert info["provenance"]["code_version"] == str(table["code_version"].iloc[0])
     assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
     for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
         assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
