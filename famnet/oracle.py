@@ -84,11 +84,4 @@ def oracle_pooled(protocol_table: pd.DataFrame, paths, variant: str, seed: int) 
     return oracle_predictions(protocol_table, frame, choices, variant, seed), choices
 
 
-def oracle_scores(protocol_table: pd.DataFrame, paths, classes: list[str], variant: str, seed: int) -> dict:
-    """{"slices": [{slice, uf1, uar, ...}], "folds": [{fold, epoch, accuracy, last_epoch, last_accuracy,
-    saved_epoch, saved_accuracy}]}."""
-    pooled, choices = oracle_pooled(protocol_table, paths, variant, seed)
-    return {"slices": evaluate(pooled, classes).to_dict("records"), "folds": choices.to_dict("records")}
-
-
-__all__ = ["read_test_epochs", "with_saved_epoch", "fold_choices", "oracle_predictions", "oracle_pooled", "oracle_scores"]
+__all__ = ["read_test_epochs", "with_saved_epoch", "fold_choices", "oracle_predictions", "oracle_pooled"]

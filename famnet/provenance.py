@@ -99,14 +99,19 @@ def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[st
     """``found``: {(dataset, subject): the artefact's provenance or None}; ``expected``: {dataset:
     provenance} the run asks for (None: only require the artefacts of a dataset to agree). Raises
     ProvenanceError naming every subject whose artefact differs, with the differing keys."""
+    by_dataset: dict[str, dict[str, dict]] = {}
+    for (dataset, _), have in found.items():
+        if have:
+            by_dataset.setdefault(dataset, {}).setdefault(have["hash"], have)
+    # Where the run names no settings for a dataset, its artefacts must agree: the first one found
+    # stands for them when they do not.
+    reference = {dataset: next(iter(hashes.values())) for dataset, hashes in by_dataset.items() if len(hashes) > 1}
+    reference.update(expected or {})
     problems = []
     for (dataset, subject), have in found.items():
-        want = (expected or {}).get(dataset)
+        want = reference.get(dataset)
         if want is None:
-            siblings = {p["hash"]: p for (d, _), p in found.items() if d == dataset and p}
-            want = next(iter(siblings.values()), None) if len(siblings) > 1 else None
-            if want is None:
-                continue
+            continue
         if have is None:
             problems.append(f"dataset {dataset!r}, subject {subject!r}: the artefact records no provenance "
                             f"(written before it was recorded)")

@@ -168,8 +168,7 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
         replicates[variant] = slice_replicates(resamples, list(pooled.values()), len(classes))
         summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates[variant])
-        # The same numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists.
-        scores = {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}
+        scores = scores_by_slice(summary)
         built_by = {key: sorted({v for frame in pooled.values() for v in frame.attrs.get("built_by", {}).get(key, [])})
                     for key in ("code_version", "device")}
         methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds,
@@ -190,6 +189,11 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
 
 
 SCORE_KEYS = ("uf1", "uar", "uf1_std", "uar_std", "uf1_ci_low", "uf1_ci_high", "uar_ci_low", "uar_ci_high")
+
+
+def scores_by_slice(summary: list[dict]) -> dict[str, dict]:
+    """The summary's numbers keyed by slice: tools that flatten JSON (dvc metrics show / diff) skip lists."""
+    return {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}
 
 
 def slice_resamples(protocol_table: pd.DataFrame, unit_column: str,
@@ -244,7 +248,7 @@ def oracle_document(protocol_table: pd.DataFrame, per_seed_files: dict[int, list
         pooled.append(frame)
     replicates = slice_replicates(resamples, pooled, len(classes))
     summary = seed_summary({seed: s["slices"] for seed, s in per_seed.items()}, resamples, replicates)
-    return {"scores": {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}, "seeds": per_seed}
+    return {"scores": scores_by_slice(summary), "seeds": per_seed}
 
 
 def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, SliceResamples], reference: str,

@@ -69,3 +69,13 @@ def smoke_run(tmp_path_factory):
     result = snakemake(work)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return work
+
+
+def write_per_fold(tmp_path, stem, frame):
+    """One CSV per fold of ``frame``, as the train rule writes them; their paths in fold order."""
+    paths = []
+    for fold, part in frame.groupby("fold"):
+        path = tmp_path / f"{stem}_{fold}.csv"
+        part.to_csv(path, index=False)
+        paths.append(path)
+    return paths

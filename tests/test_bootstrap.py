@@ -5,6 +5,7 @@ subjects, scored with famnet.metrics' per-sample UF1 / UAR."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_per_fold
 from scipy import stats
 
 from famnet.bootstrap import (BootstrapSettings, SliceResamples, paired_p_value, resample_counts, resample_indices,
@@ -80,15 +81,6 @@ def test_interval_equals_scipy_bootstrap_with_the_same_draws():
     assert columns["ci_note"] == "15 subjects resampled"
 
 
-def write_folds(tmp_path, stem, frame):
-    paths = []
-    for fold, part in frame.groupby("fold"):
-        path = tmp_path / f"{stem}_{fold}.csv"
-        part.to_csv(path, index=False)
-        paths.append(path)
-    return paths
-
-
 def test_protocol_intervals_average_seeds_and_pair_methods_like_a_loop(tmp_path):
     def dataset(s):
         return "d1" if s < 8 else "d2"
@@ -96,8 +88,8 @@ def test_protocol_intervals_average_seeds_and_pair_methods_like_a_loop(tmp_path)
     table = seed0.drop(columns="prediction")
     seed1 = table.assign(prediction=np.random.default_rng(9).integers(0, 3, len(table)))
     baseline = table.assign(prediction=np.random.default_rng(11).integers(0, 3, len(table)))
-    files = {"amnet2d": {0: write_folds(tmp_path, "a0", seed0), 1: write_folds(tmp_path, "a1", seed1)},
-             "ststnet": {0: write_folds(tmp_path, "b0", baseline)}}
+    files = {"amnet2d": {0: write_per_fold(tmp_path, "a0", seed0), 1: write_per_fold(tmp_path, "a1", seed1)},
+             "ststnet": {0: write_per_fold(tmp_path, "b0", baseline)}}
     settings = BootstrapSettings(resamples=250, seed=1)
     document = evaluate_protocol("p", table, CLASSES, files, bootstrap=settings, reference="ststnet")
     assert document["reference"] == {"variant": "ststnet", "method": "STSTNet", "asked": "ststnet"}
@@ -124,7 +116,7 @@ def test_protocol_intervals_average_seeds_and_pair_methods_like_a_loop(tmp_path)
 
 def test_a_method_against_itself_differs_by_zero_with_p_one(tmp_path):
     frame = random_predictions(12, 0.6, seed=6)
-    paths = write_folds(tmp_path, "same", frame)
+    paths = write_per_fold(tmp_path, "same", frame)
     document = evaluate_protocol("p", frame.drop(columns="prediction"), CLASSES,
                                  {"htnet": {0: paths}, "ststnet": {0: paths}})
     assert document["reference"]["variant"] == "htnet"   # no famnet: the first method
@@ -140,8 +132,8 @@ def test_right_everywhere_against_wrong_everywhere_excludes_zero(tmp_path):
     right = table.assign(prediction=table["label"])
     wrong = table.assign(prediction=(table["label"] + 1) % 3)
     settings = BootstrapSettings(resamples=500)
-    document = evaluate_protocol("p", table, CLASSES, {"famnet": {0: write_folds(tmp_path, "r", right)},
-                                                       "ststnet": {0: write_folds(tmp_path, "w", wrong)}},
+    document = evaluate_protocol("p", table, CLASSES, {"famnet": {0: write_per_fold(tmp_path, "r", right)},
+                                                       "ststnet": {0: write_per_fold(tmp_path, "w", wrong)}},
                                  bootstrap=settings)
     (row,) = [c for c in document["comparisons"] if c["slice"] == "all"]
     assert row["reference_variant"] == "famnet" and row["variant"] == "ststnet"
@@ -174,7 +166,7 @@ def test_too_few_units_and_lodo_resample_datasets(tmp_path):
     frame["fold"] = frame["dataset"].str[1:].astype(int)
     frame["fold_by"] = "dataset"
     table = frame.drop(columns="prediction")
-    document = evaluate_protocol("p_lodo", table, CLASSES, {"amnet2d": {0: write_folds(tmp_path, "l", frame)}})
+    document = evaluate_protocol("p_lodo", table, CLASSES, {"amnet2d": {0: write_per_fold(tmp_path, "l", frame)}})
     assert document["split"] == "lodo" and document["bootstrap"]["unit"] == "dataset"
     summary = document["methods"]["amnet2d"]["summary"]
     assert summary[0]["ci_note"] == "not defined: 3 datasets < 5" and summary[0]["uf1_ci_low"] is None

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_per_fold
 
 from famnet.fuse import fuse_files, fuse_frames, read_predictions
 from famnet.tables import build_table, evaluate_protocol, method_name, table_markdown, write_figures
@@ -121,16 +122,6 @@ def protocol_table():
     rows = [("d1", "d1/s1", "p1", 0, 0), ("d1", "d1/s1", "p2", 1, 0), ("d2", "d2/s2", "p3", 2, 1),
             ("d2", "d2/s2", "p4", 0, 1)]
     return pd.DataFrame(rows, columns=["dataset", "subject", "sample", "label", "fold"])
-
-
-def write_per_fold(tmp_path, stem, frame):
-    """One CSV per fold of ``frame``, as the train rule writes them; their paths in fold order."""
-    paths = []
-    for fold, part in frame.groupby("fold"):
-        path = tmp_path / f"{stem}_{fold}.csv"
-        part.to_csv(path, index=False)
-        paths.append(path)
-    return paths
 
 
 def write_run(tmp_path, variant, seed, predicted):

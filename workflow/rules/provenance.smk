@@ -69,9 +69,16 @@ def expected_artefact(dataset):
     return expected_preprocess(preprocess_section(dataset))
 
 
-@functools.lru_cache(maxsize=None)
 def protocol_table_digest(protocol):
-    return file_digest(checkpoints.protocol.get(protocol=protocol).output.table)
+    """The protocol table's content hash, read once per version of the file: a table the protocol
+    checkpoint rebuilds during this run is hashed again."""
+    path = checkpoints.protocol.get(protocol=protocol).output.table
+    return _digest_of_version(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_of_version(path, mtime_ns):
+    return file_digest(path)
 
 
 def expected_model_settings(protocol, variant):
