@@ -92,7 +92,8 @@ def _train(args) -> None:
     from famnet.protocols import read_protocol_table
     from famnet.predict import predict_fold
     from famnet.provenance import code_version, digest, expected_preprocess, file_digest, model_settings
-    from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, train_fold
+    from famnet.selection import SelectionSpec
+    from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, select_and_train, train_fold
 
     training = json.loads(args.training_json)
     cfg = TrainConfig.from_dict({**training, **({"threads": args.threads} if args.threads else {})})
@@ -104,10 +105,16 @@ def _train(args) -> None:
     expected = {dataset: expected_preprocess(section)
                 for dataset, section in json.loads(args.preprocess_json or "{}").items()} or None
     data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus, expect_preprocess=expected)
-    result = train_fold(run, data, cfg, progress=not args.quiet)
+    selection = json.loads(args.selection_json) if args.selection_json else None
+    if selection:
+        spec = SelectionSpec.from_dict(selection, f"models.{run.branch}.selection")
+        result = select_and_train(run, data, cfg, spec, progress=not args.quiet)
+    else:
+        result = train_fold(run, data, cfg, progress=not args.quiet)
     settings = model_settings(run.protocol, run.branch, run.ablation, json.loads(args.model_json), training,
                               run.classes, run.aus, file_digest(args.protocol_csv),
-                              {dataset: e["hash"] for dataset, e in (expected or {}).items()})
+                              {dataset: e["hash"] for dataset, e in (expected or {}).items()},
+                              spec.to_dict() if selection else None)
     result["info"]["provenance"] = {"settings": settings, "hash": digest(settings), "code_version": code_version(),
                                     "device": result["info"]["device"], "amp": result["info"]["amp"]}
     save_run(result, args.out_dir)
@@ -148,7 +155,8 @@ def _evaluate(args) -> None:
         "per_subject_csv": args.plots_dir / "per_subject" / f"{args.protocol}.csv"}
     run_evaluation(args.protocol, args.protocol_csv, json.loads(args.classes), files, oracle,
                    json.loads(args.evaluation or "{}"), metrics=args.out, confusion_png=args.confusion_png,
-                   per_subject_png=args.per_subject_png, forest_png=args.forest_png, **plots)
+                   per_subject_png=args.per_subject_png, forest_png=args.forest_png, selection_png=args.selection_png,
+                   **plots)
 
 
 def _tables(args) -> None:
@@ -240,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--classes-json", required=True, help="JSON list of class names in label order")
     train.add_argument("--preprocess-json", help="JSON {config dataset: its preprocess section with fps}: the artefacts "
                        "must have been built with these settings (else an error naming them)")
+    train.add_argument("--selection-json", help="JSON: models.<branch>.selection (leak-free recipe selection on "
+                       "inner validation subjects, famnet.selection); absent or {} = the fixed recipe")
     train.add_argument("--out-dir", required=True, type=Path, help="model.safetensors, config.json, train_log.csv")
     train.add_argument("--predictions", type=Path, help="also write the held-out predictions CSV here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -275,8 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "per_subject/<protocol>.csv (the figures' data) here")
     evaluate.add_argument("--forest-png", type=Path, help="also draw the forest plot (UF1 intervals, paired "
                           "differences from the reference)")
+    evaluate.add_argument("--selection-png", type=Path, help="also draw which candidate each fold's recipe "
+                          "selection chose (methods with models.<method>.selection)")
     evaluate.add_argument("--evaluation", help='JSON of the config\'s evaluation section: {"bootstrap": {resamples, '
-                          'seed, level, min_units}, "reference": variant}')
+                          'seed, level, min_units, max_redraws}, "reference": variant, "min_seeds": 3, '
+                          '"seed_ensembles": true}')
     evaluate.set_defaults(func=_evaluate)
 
     tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")

@@ -15,7 +15,7 @@ from typing import Iterator
 # (famnet.protocols), read_predictions (famnet.fuse), read_test_epochs (famnet.oracle).
 ID_TYPES = {"dataset": str, "subject": str, "sample": str}
 # Likewise what a predictions file records of its model (a short commit id can be all digits).
-PROVENANCE_TYPES = {"model_hash": str, "code_version": str, "device": str}
+PROVENANCE_TYPES = {"model_hash": str, "code_version": str, "device": str, "selected": str}
 
 
 def _umask() -> int:

@@ -93,8 +93,8 @@ def method(name: str) -> Method:
 
 
 def architecture(model_config: dict | None) -> dict:
-    """models.<method> without its training recipe and seeds: what builds the model."""
-    return {k: v for k, v in (model_config or {}).items() if k not in ("training", "seeds")}
+    """models.<method> without its training recipe, seeds and recipe selection: what builds the model."""
+    return {k: v for k, v in (model_config or {}).items() if k not in ("training", "seeds", "selection")}
 
 
 def training_settings(name: str, training: dict, model_config: dict | None = None) -> dict:

@@ -58,7 +58,17 @@ def predict_fold(model, info: dict, data, device: torch.device, batch_size: int 
     emotion, aus = predict_logits(model.to(device), data, test, norm, device, batch_size,
                                   amp=bool(info.get("amp")))
     frame = prediction_frame(data.table.iloc[test], emotion, aus, info["classes"], info["aus"], info["seed"])
-    return with_provenance(frame, info)
+    return with_selection(with_provenance(frame, info), info)
+
+
+def with_selection(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """A selected model's predictions name what was searched and what won (famnet.selection's
+    columns; famnet.tables reads them back); a fixed recipe's are unchanged."""
+    selection = info.get("selection")
+    if not selection:
+        return frame
+    return frame.assign(selected=selection["chosen_label"], selection_candidates=len(selection["candidates"]),
+                        selection_splits=len(selection["inner_splits"]), search_epochs=selection["search_epochs"])
 
 
 def with_provenance(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
@@ -82,4 +92,4 @@ def predict_files(model_dir, protocol_csv, preprocessed_root, out, device: str =
     return frame
 
 
-__all__ = ["prediction_frame", "with_provenance", "load_trained", "predict_fold", "predict_files"]
+__all__ = ["prediction_frame", "with_provenance", "with_selection", "load_trained", "predict_fold", "predict_files"]

@@ -128,12 +128,16 @@ def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[st
 
 
 def model_settings(protocol: str, branch: str, ablation: str, model: dict, training: dict, classes, aus,
-                   protocol_table_digest: str, preprocess_hashes: dict[str, str]) -> dict:
-    """Everything that determines a fold's model but the fold and seed (recorded beside it)."""
-    return json.loads(json.dumps({
+                   protocol_table_digest: str, preprocess_hashes: dict[str, str], selection: dict | None = None) -> dict:
+    """Everything that determines a fold's model but the fold and seed (recorded beside it); a
+    selected method's search (famnet.selection) too, absent for a fixed recipe."""
+    settings = {
         "protocol": protocol, "protocol_table": protocol_table_digest, "branch": branch,
         "ablation": ablation or "none", "model": model, "training": training, "classes": list(classes),
-        "aus": [int(a) for a in aus], "preprocess": dict(sorted(preprocess_hashes.items()))}, default=str))
+        "aus": [int(a) for a in aus], "preprocess": dict(sorted(preprocess_hashes.items()))}
+    if selection:
+        settings["selection"] = selection
+    return json.loads(json.dumps(settings, default=str))
 
 
 def fused_hash(hash_2d: str, hash_3d: str, weight: float, mode: str) -> str:

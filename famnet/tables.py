@@ -21,11 +21,12 @@ import pandas as pd
 
 from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
-from famnet.bootstrap import BootstrapSettings, SliceResamples, compare, unit_of_split
+from famnet.bootstrap import BootstrapSettings, SliceResamples, compare, retraining_note, unit_of_split
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
 from famnet.oracle import oracle_pooled
 from famnet.protocols import protocol_folds_of, scored_rows, split_name
+from famnet.selection import SELECTION_COLUMNS
 
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "input_apex": "on the apex crop",
@@ -34,8 +35,8 @@ ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "inpu
 ORACLE_COLUMNS = ["uf1_test_epoch_oracle", "uf1_test_epoch_oracle_ci_low", "uf1_test_epoch_oracle_ci_high",
                   "uar_test_epoch_oracle", "uar_test_epoch_oracle_ci_low", "uar_test_epoch_oracle_ci_high"]
 TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_ci_low", "uf1_ci_high", "uar",
-                 "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "samples", "subjects", "seeds",
-                 *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
+                 "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "retraining", "samples", "subjects",
+                 "seeds", "selection", "search_epochs", *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
                  "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version", "device"]
 # Scores the table shows in percent, rounded to 2 decimals.
@@ -43,8 +44,10 @@ PERCENT_COLUMNS = ["uf1", "uf1_ci_low", "uf1_ci_high", "uar", "uar_ci_low", "uar
                    *ORACLE_COLUMNS, "diff_uf1", "diff_uar"]
 COMPARISON_COLUMNS = ["protocol", "split", "slice", "reference", "method", "variant", "uf1", "reference_uf1",
                       "uf1_diff", "uf1_diff_ci_low", "uf1_diff_ci_high", "uf1_p", "uar", "reference_uar", "uar_diff",
-                      "uar_diff_ci_low", "uar_diff_ci_high", "uar_p", "distinguishable", "units", "unit", "resamples",
-                      "level", "config_hash", "code_version"]
+                      "uar_diff_ci_low", "uar_diff_ci_high", "uar_p", "distinguishable", "assessed", "seeds",
+                      "reference_seeds", "retraining", "search_epochs", "reference_search_epochs", "units", "unit",
+                      "resamples", "level", "config_hash", "code_version"]
+ENSEMBLE = "+ensemble"     # a variant's seed ensemble: its softmax averaged over seeds, one row of its own
 
 
 def code_version(where=".") -> str:
@@ -54,8 +57,11 @@ def code_version(where=".") -> str:
     return described(where)
 
 
-def method_name(variant: str) -> str:
-    """'amnet2d' -> 'AMNet2D', 'famnet-no_au' -> 'FAMNet w/o AU task'."""
+def method_name(variant: str, seeds: int | None = None) -> str:
+    """'amnet2d' -> 'AMNet2D', 'famnet-no_au' -> 'FAMNet w/o AU task', 'amnet2d+ensemble' (with
+    ``seeds``) -> 'AMNet2D, 3-seed ensemble'."""
+    if variant.endswith(ENSEMBLE):
+        return f"{method_name(variant[:-len(ENSEMBLE)])}, {seeds or 'all'}-seed ensemble"
     branch, _, ablation = variant.partition("-")
     name = BRANCH_NAMES[branch]
     return f"{name} {ABLATION_NAMES[ablation]}" if ablation else name
@@ -93,10 +99,12 @@ def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, 
         row = duplicated.iloc[0]
         raise ValueError(f"{variant} seed {seed}: subject {row.subject!r}, sample {row['sample']!r} is predicted "
                          f"more than once")
-    au_columns = [c for c in frame.columns if c.startswith("au_")]
+    score_columns = [c for c in frame.columns if c.startswith(("au_", "prob_"))]   # AU and class probabilities
     columns = ["dataset", "subject", "sample", "fold", "label"] + (["aus"] if "aus" in protocol_table else [])
+    selected = [c for c in SELECTION_COLUMNS if c in frame]          # what a selected method chose
     merged = protocol_table[columns].merge(
-        frame[keys + ["prediction", "fold", "label"] + au_columns], on=keys, how="left", suffixes=("", "_predicted"))
+        frame[keys + ["prediction", "fold", "label"] + score_columns + selected], on=keys, how="left",
+        suffixes=("", "_predicted"))
     missing = merged[merged["prediction"].isna()]
     if not missing.empty:
         row = missing.iloc[0]
@@ -105,7 +113,7 @@ def pooled_predictions(protocol_table: pd.DataFrame, files: list, variant: str, 
     if (merged["label"] != merged["label_predicted"]).any() or (merged["fold"] != merged["fold_predicted"]).any():
         raise ValueError(f"{variant} seed {seed}: labels or folds in the predictions differ from the protocol table")
     merged["prediction"] = merged["prediction"].astype(int)
-    pooled = merged[columns + ["prediction"] + au_columns].copy()
+    pooled = merged[columns + ["prediction"] + score_columns + selected].copy()
     built = [c for c in ("code_version", "device") if c in frame]   # recorded by the models (famnet.predict)
     pooled.attrs["built_by"] = {c: sorted(set(frame[c].fillna("").astype(str)) - {""}) for c in built}
     return pooled
@@ -146,46 +154,103 @@ def _seed_metrics(pooled: pd.DataFrame, classes: list[str]) -> dict:
 def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list[str],
                       files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None,
                       bootstrap: BootstrapSettings | None = None, reference: str = "famnet",
-                      expected_models: dict[str, dict] | None = None) -> dict:
+                      expected_models: dict[str, dict] | None = None, min_seeds: int = 3,
+                      ensembles: bool = True) -> dict:
     """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
     per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
     oracle analysis is on. Returns the metrics document: per method and slice the pooled scores,
-    their spread over seeds and their bootstrap interval over held-out units (famnet.bootstrap),
-    and every method's paired comparison with ``reference`` (the first method when the protocol
-    has no such variant). Only the rows some fold holds out are scored (a holdout protocol's
-    training datasets are not). ``expected_models`` ({variant: {"hash", "settings"}}): every
-    prediction must come from a model built under those settings (famnet.provenance); the code
-    versions and devices the models record are kept per method."""
+    their spread over seeds and their bootstrap interval over held-out units and, with two or more
+    seeds, over seeds too (famnet.bootstrap; ``min_seeds``: fewer and the row says retraining is not
+    covered), every method's paired comparison with ``reference`` (the first method when the
+    protocol has no such variant), and with ``ensembles`` a row per method of several seeds that
+    averages its softmax over them (``<variant>+ensemble``). Only the rows some fold holds out are
+    scored (a holdout protocol's training datasets are not). ``expected_models`` ({variant: {"hash",
+    "settings"}}): every prediction must come from a model built under those settings
+    (famnet.provenance); the code versions and devices the models record are kept per method."""
     settings = bootstrap or BootstrapSettings()
     full_table, protocol_table = protocol_table, scored_rows(protocol_table)
     split = split_of(full_table)
-    resamples = slice_resamples(protocol_table, unit_of_split(split), settings)
+    resamples = slice_resamples(protocol_table, unit_of_split(split), settings, classes)
     methods, replicates = {}, {}
     for variant, per_seed in files.items():
         pooled = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed),
                                                 (expected_models or {}).get(variant))
                   for seed, paths in sorted(per_seed.items())}
-        seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
-        replicates[variant] = slice_replicates(resamples, list(pooled.values()), len(classes))
-        summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates[variant])
-        scores = scores_by_slice(summary)
-        built_by = {key: sorted({v for frame in pooled.values() for v in frame.attrs.get("built_by", {}).get(key, [])})
-                    for key in ("code_version", "device")}
-        methods[variant] = {"method": method_name(variant), "summary": summary, "scores": scores, "seeds": seeds,
-                            "built_by": built_by}
+        methods[variant], replicates[variant] = method_document(variant, pooled, classes, resamples, min_seeds)
         if oracle_files and variant in oracle_files:
             methods[variant]["test_epoch_oracle"] = oracle_document(
-                protocol_table, oracle_files[variant], classes, variant, resamples)
+                protocol_table, oracle_files[variant], classes, variant, resamples, min_seeds)
+        ensemble = seed_ensemble(pooled, classes) if ensembles else None
+        if ensemble is not None:
+            name = variant + ENSEMBLE
+            methods[name], replicates[name] = method_document(name, {0: ensemble}, classes, resamples, min_seeds,
+                                                              members=len(pooled))
     missing = classes_missing_from_training(full_table, classes)
     reference_variant = reference if reference in methods else next(iter(methods))
     return {"protocol": protocol, "split": split, "classes": classes, "samples": len(protocol_table),
             "subjects": int(protocol_table["subject"].nunique()),
             "folds_missing_a_training_class": len(missing), "classes_missing_from_training": missing,
-            "bootstrap": settings.to_dict() | {"unit": unit_of_split(split)},
+            "bootstrap": settings.to_dict() | {"unit": unit_of_split(split), "min_seeds": min_seeds},
             "reference": {"variant": reference_variant, "method": method_name(reference_variant),
                           "asked": reference},
             "methods": methods,
             "comparisons": paired_comparisons(methods, replicates, resamples, reference_variant, settings.level)}
+
+
+def method_document(variant: str, pooled: dict[int, pd.DataFrame], classes: list[str],
+                    resamples: dict[str, "SliceResamples"], min_seeds: int, members: int | None = None):
+    """(the metrics document of one method, its resampled scores per slice). ``pooled``: {seed: its
+    pooled predictions}; ``members``: for a seed ensemble, how many seeds it averages."""
+    seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
+    replicates = slice_replicates(resamples, list(pooled.values()), len(classes), variant)
+    retraining = retraining_note(len(pooled), min_seeds) if members is None else \
+        f"not covered: one ensemble of {members} seeds"
+    summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates, retraining)
+    selection = selection_summary(pooled)
+    name = method_name(variant, members)
+    if selection:
+        name += f", selected: {selection['label']}"
+    built_by = {key: sorted({v for frame in pooled.values() for v in frame.attrs.get("built_by", {}).get(key, [])})
+                for key in ("code_version", "device")}
+    document = {"method": name, "summary": summary, "scores": scores_by_slice(summary), "seeds": seeds,
+                "retraining": retraining, "seed_count": members or len(pooled), "built_by": built_by,
+                "selection": selection}
+    return document, replicates
+
+
+def seed_ensemble(pooled: dict[int, pd.DataFrame], classes: list[str]) -> pd.DataFrame | None:
+    """The seeds' softmax averaged per sample, its argmax the prediction (None for one seed, or
+    predictions without class probabilities)."""
+    columns = [f"prob_{name}" for name in classes]
+    frames = list(pooled.values())
+    if len(frames) < 2 or not all(set(columns) <= set(frame) for frame in frames):
+        return None
+    for frame in frames[1:]:     # pooled_predictions orders every seed's rows as the protocol table
+        if not frame[["subject", "sample"]].equals(frames[0][["subject", "sample"]]):
+            raise ValueError("seed ensemble: the seeds' pooled predictions hold different samples")
+    probabilities = np.mean([frame[columns].to_numpy(dtype=float) for frame in frames], axis=0)
+    keep = [c for c in frames[0].columns if not c.startswith(("prob_", "au_")) and c not in SELECTION_COLUMNS]
+    ensemble = frames[0][keep].copy()
+    ensemble[columns] = probabilities
+    ensemble["prediction"] = probabilities.argmax(axis=1)
+    ensemble.attrs["built_by"] = {key: sorted({v for frame in frames for v in frame.attrs.get("built_by", {}).get(key, [])})
+                                  for key in ("code_version", "device")}
+    return ensemble
+
+
+def selection_summary(pooled: dict[int, pd.DataFrame]) -> dict | None:
+    """What a selected method searched and chose per seed and fold (famnet.selection's prediction
+    columns); None for a fixed recipe."""
+    frames = {seed: frame for seed, frame in pooled.items() if "selected" in frame}
+    if not frames:
+        return None
+    first = next(iter(frames.values())).iloc[0]
+    candidates, splits = int(first["selection_candidates"]), int(first["selection_splits"])
+    chosen = {str(seed): {str(int(fold)): str(part["selected"].iloc[0]) for fold, part in frame.groupby("fold")}
+              for seed, frame in frames.items()}
+    return {"candidates": candidates, "inner_splits": splits, "search_epochs": int(first["search_epochs"]),
+            "label": f"{candidates} candidates, {splits} inner split{'s' if splits != 1 else ''}",
+            "chosen": chosen}
 
 
 SCORE_KEYS = ("uf1", "uar", "uf1_std", "uar_std", "uf1_ci_low", "uf1_ci_high", "uar_ci_low", "uar_ci_high")
@@ -196,12 +261,19 @@ def scores_by_slice(summary: list[dict]) -> dict[str, dict]:
     return {row["slice"]: {k: row[k] for k in SCORE_KEYS} for row in summary}
 
 
-def slice_resamples(protocol_table: pd.DataFrame, unit_column: str,
-                    settings: BootstrapSettings) -> dict[str, SliceResamples]:
+def slice_resamples(protocol_table: pd.DataFrame, unit_column: str, settings: BootstrapSettings,
+                    classes: list[str]) -> dict[str, SliceResamples]:
     """{slice: its resampled units}, slices as famnet.metrics.evaluate names them ('all', then
-    each dataset), the units sorted so the draws do not depend on row order."""
+    each dataset), the units sorted so the draws do not depend on row order; each with the classes
+    its units hold (a resample lacking one is drawn again; a class in too few units, no interval)."""
     parts = [("all", protocol_table), *sorted(protocol_table.groupby("dataset"), key=lambda kv: kv[0])]
-    return {name: SliceResamples(sorted(set(part[unit_column])), unit_column, settings) for name, part in parts}
+    out = {}
+    for name, part in parts:
+        units = sorted(set(part[unit_column]))
+        presence = np.zeros((len(units), len(classes)), dtype=bool)
+        presence[pd.Categorical(part[unit_column], categories=units).codes, part["label"].to_numpy(dtype=int)] = True
+        out[name] = SliceResamples(units, unit_column, settings, presence, classes)
+    return out
 
 
 def slice_of(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -209,9 +281,11 @@ def slice_of(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def slice_replicates(resamples: dict[str, SliceResamples], pooled: list[pd.DataFrame],
-                     num_classes: int) -> dict[str, dict | None]:
-    """{slice: R seed-averaged (UF1, UAR) of one method, None where no interval is defined}."""
-    return {name: units.scores([slice_of(frame, name) for frame in pooled], num_classes)
+                     num_classes: int, key: str) -> dict[str, dict | None]:
+    """{slice: R (UF1, UAR) of one method over resampled units and, with two or more seeds, its
+    resampled seeds (``key``: the method's name, whose seed draws these are); None where no
+    interval is defined}."""
+    return {name: units.scores([slice_of(frame, name) for frame in pooled], num_classes, key)
             for name, units in resamples.items()}
 
 
@@ -221,8 +295,9 @@ def spread(values: list[float]) -> float | None:
 
 
 def seed_summary(per_seed_slices: dict[int, list[dict]], resamples: dict[str, SliceResamples],
-                 replicates: dict[str, dict | None]) -> list[dict]:
-    """Per slice: mean over seeds, spread over seeds and the bootstrap interval of the mean."""
+                 replicates: dict[str, dict | None], retraining: str) -> list[dict]:
+    """Per slice: mean over seeds, spread over seeds, the bootstrap interval of the mean and
+    whether it covers retraining."""
     summary = []
     first = next(iter(per_seed_slices.values()))
     for position, row in enumerate(first):
@@ -231,13 +306,13 @@ def seed_summary(per_seed_slices: dict[int, list[dict]], resamples: dict[str, Sl
         units = resamples[row["slice"]]
         summary.append({"slice": row["slice"], "uf1": float(np.mean(uf1)), "uar": float(np.mean(uar)),
                         "uf1_std": spread(uf1), "uar_std": spread(uar),
-                        **units.interval_columns(replicates[row["slice"]]),
+                        **units.interval_columns(replicates[row["slice"]]), "retraining": retraining,
                         "samples": row["samples"], "subjects": row["subjects"], "seeds": len(per_seed_slices)})
     return summary
 
 
 def oracle_document(protocol_table: pd.DataFrame, per_seed_files: dict[int, list], classes: list[str], variant: str,
-                    resamples: dict[str, SliceResamples]) -> dict:
+                    resamples: dict[str, SliceResamples], min_seeds: int = 3) -> dict:
     """The test-epoch oracle's scores per slice (mean over seeds, with the same bootstrap interval
     as the real scores, so the leak can be read against the noise) and each seed's choices."""
     per_seed, pooled = {}, []
@@ -246,15 +321,17 @@ def oracle_document(protocol_table: pd.DataFrame, per_seed_files: dict[int, list
         per_seed[int(seed)] = {"slices": evaluate(frame, classes).to_dict("records"),
                                "folds": choices.to_dict("records")}
         pooled.append(frame)
-    replicates = slice_replicates(resamples, pooled, len(classes))
-    summary = seed_summary({seed: s["slices"] for seed, s in per_seed.items()}, resamples, replicates)
+    replicates = slice_replicates(resamples, pooled, len(classes), variant)
+    summary = seed_summary({seed: s["slices"] for seed, s in per_seed.items()}, resamples, replicates,
+                           retraining_note(len(pooled), min_seeds))
     return {"scores": scores_by_slice(summary), "seeds": per_seed}
 
 
 def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, SliceResamples], reference: str,
                        level: float) -> list[dict]:
     """Every other method against ``reference``, per slice whose interval is defined: the paired
-    difference of the seed-averaged scores over the same resampled units (famnet.bootstrap.compare)."""
+    difference over the same resampled units, each method over its own resampled seeds
+    (famnet.bootstrap.compare). ``assessed`` only where both sides' intervals cover retraining."""
     rows = []
     for name, units in resamples.items():
         if not units.defined:
@@ -264,13 +341,25 @@ def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, Sli
             if variant == reference:
                 continue
             point = method["scores"][name]
+            covered = [m["retraining"].startswith("covered") for m in (method, methods[reference])]
             row = {"slice": name, "reference": methods[reference]["method"], "reference_variant": reference,
                    "method": method["method"], "variant": variant, "units": len(units.units),
                    "unit": units.unit_column, "uf1": point["uf1"], "uar": point["uar"],
-                   "reference_uf1": base["uf1"], "reference_uar": base["uar"]}
+                   "reference_uf1": base["uf1"], "reference_uar": base["uar"],
+                   "seeds": method["seed_count"], "reference_seeds": methods[reference]["seed_count"],
+                   "assessed": all(covered),
+                   "retraining": "covered on both sides" if all(covered) else
+                   "not covered: " + "; ".join(f"{side}{m['retraining'][len('not covered: '):]}" for side, m, ok in
+                                               zip(("", "reference "), (method, methods[reference]), covered) if not ok),
+                   "search_epochs": search_epochs(method), "reference_search_epochs": search_epochs(methods[reference])}
             row.update(compare(replicates[variant][name], replicates[reference][name], point, base, level))
             rows.append(row)
     return rows
+
+
+def search_epochs(method: dict) -> int:
+    """The training epochs a method spent choosing its recipe per fold and seed (0: fixed recipe)."""
+    return int((method.get("selection") or {}).get("search_epochs", 0))
 
 
 def classes_missing_from_training(protocol_table: pd.DataFrame, classes: list[str]) -> dict[str, list[str]]:
@@ -316,7 +405,11 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
                 row = {"protocol": protocol, "split": document.get("split", "loso"), "slice": line["slice"],
                        "method": method["method"], "variant": variant,
                        **{key: percent(line.get(key)) for key in SCORE_KEYS}, "ci_note": line.get("ci_note"),
-                       "samples": line["samples"], "subjects": line["subjects"], "seeds": line["seeds"],
+                       "retraining": line.get("retraining", "not recorded"),
+                       "samples": line["samples"], "subjects": line["subjects"],
+                       "seeds": method.get("seed_count", line["seeds"]),
+                       "selection": f"selected: {method['selection']['label']}" if method.get("selection") else "fixed",
+                       "search_epochs": search_epochs(method),
                        **{f"{key}_test_epoch_oracle{end}": percent(oracle.get(f"{key}{end}"))
                           for key in ("uf1", "uar") for end in ("", "_ci_low", "_ci_high")},
                        "data": "synthetic" if synthetic[protocol] else "real", "config_hash": config_hash,
@@ -348,7 +441,9 @@ def build_comparisons(metrics: list[dict], config_hash: str, code_version: str) 
             for key in ("uf1", "uar", "reference_uf1", "reference_uar", "uf1_diff", "uf1_diff_ci_low",
                         "uf1_diff_ci_high", "uar_diff", "uar_diff_ci_low", "uar_diff_ci_high"):
                 row[key] = round(100 * line[key], 2)
-            row["distinguishable"] = bool(line["uf1_diff_ci_low"] > 0 or line["uf1_diff_ci_high"] < 0)
+            # Never with a side whose interval leaves retraining out (fewer than min_seeds seeds).
+            row["assessed"] = bool(line.get("assessed", False))
+            row["distinguishable"] = row["assessed"] and bool(line["uf1_diff_ci_low"] > 0 or line["uf1_diff_ci_high"] < 0)
             rows.append(row)
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
@@ -358,24 +453,34 @@ def comparisons_markdown(comparisons: pd.DataFrame) -> str:
     UF1 cannot be told from the reference's."""
     if comparisons.empty:
         return "No comparison: every protocol has a single method or too few units to resample.\n"
-    lines = ["| protocol | slice | method | reference | UF1 difference [CI] | p | UAR difference [CI] | p | units |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| protocol | slice | method | reference | UF1 difference [CI] | p | UAR difference [CI] | p | seeds "
+             "(method / reference) | search epochs (method / reference) | units |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in comparisons.itertuples(index=False):
         lines.append(f"| {r.protocol} | {r.slice} | {r.method} | {r.reference} | "
                      f"{r.uf1_diff:+.2f} [{r.uf1_diff_ci_low:+.2f}, {r.uf1_diff_ci_high:+.2f}] | {r.uf1_p:.3f} | "
                      f"{r.uar_diff:+.2f} [{r.uar_diff_ci_low:+.2f}, {r.uar_diff_ci_high:+.2f}] | {r.uar_p:.3f} | "
+                     f"{r.seeds} / {r.reference_seeds} | {r.search_epochs} / {r.reference_search_epochs} | "
                      f"{r.units} {r.unit}s |")
     first = comparisons.iloc[0]
     lines += ["", f"Method minus reference, percentage points, seed-averaged; {100 * first.level:g} % paired "
                   f"bootstrap interval over the held-out units ({first.resamples} resamples, the same resamples for "
-                  f"both methods); p: two-sided bootstrap p-value (docs/evaluation.md)."]
+                  f"both methods) and, for a method of two or more seeds, over its seeds (each method's own draws); "
+                  f"p: two-sided bootstrap p-value (docs/evaluation.md). A comparison with a side of fewer seeds "
+                  f"than evaluation.min_seeds leaves the retraining variance out and is never called "
+                  f"distinguishable; search epochs: what each side spent choosing its recipe per fold and seed "
+                  f"(0: a fixed recipe), a fair comparison gives both the same."]
     for (protocol, slice_name), part in comparisons.groupby(["protocol", "slice"], sort=False):
         if slice_name != "all":
             continue
-        ties = part.loc[~part["distinguishable"], "method"].tolist()
-        apart = part.loc[part["distinguishable"], "method"].tolist()
+        assessed = part[part["assessed"]]
+        ties = assessed.loc[~assessed["distinguishable"], "method"].tolist()
+        apart = assessed.loc[assessed["distinguishable"], "method"].tolist()
+        unassessed = [f"{r.method} ({r.retraining[len('not covered: '):]})"
+                      for r in part[~part["assessed"]].itertuples(index=False)]
         lines.append(f"- {protocol}: UF1 not distinguishable from {part['reference'].iloc[0]}'s at this level: "
-                     f"{', '.join(ties) or 'none'}; distinguishable: {', '.join(apart) or 'none'}.")
+                     f"{', '.join(ties) or 'none'}; distinguishable: {', '.join(apart) or 'none'}; "
+                     f"not assessed, retraining variance not covered: {'; '.join(unassessed) or 'none'}.")
     return "\n".join(lines) + "\n"
 
 
@@ -413,11 +518,11 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
     alt = table["paper_alt_uf1"].notna().any()
     head = ["protocol", "split", "slice", "method", "UF1 [CI]", "UAR [CI]", "seed sd UF1 / UAR"] + \
         (["UF1 test-epoch oracle [CI]", "UAR test-epoch oracle [CI]"] if oracle else []) + \
-        ["samples", "subjects", "seeds", "paper UF1", "paper UAR"] + \
+        ["samples", "subjects", "seeds", "retraining in CI", "recipe", "paper UF1", "paper UAR"] + \
         (["paper UF1 / UAR, 2nd source"] if alt else []) + ["paper protocol (epoch choice)", "data"]
     lines = ["| " + " | ".join(head) + " |",
              "| --- | --- | --- | --- | ---: | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
-             + " ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
+             + " ---: | ---: | ---: | --- | --- | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     main_code = table["code_version"].value_counts().index[0] if len(table) else ""
     for r in table.itertuples(index=False):
@@ -429,7 +534,10 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
         cells += [with_interval(r.uf1_test_epoch_oracle, r.uf1_test_epoch_oracle_ci_low, r.uf1_test_epoch_oracle_ci_high),
                   with_interval(r.uar_test_epoch_oracle, r.uar_test_epoch_oracle_ci_low,
                                 r.uar_test_epoch_oracle_ci_high)] if oracle else []
-        cells += [str(r.samples), str(r.subjects), str(r.seeds), blank(r.paper_uf1), blank(r.paper_uar)]
+        covered = "yes" if str(r.retraining).startswith("covered") else "**no**"
+        recipe = r.selection + (f" ({r.search_epochs} search epochs)" if r.search_epochs else "")
+        cells += [str(r.samples), str(r.subjects), str(r.seeds), covered, recipe, blank(r.paper_uf1),
+                  blank(r.paper_uar)]
         if alt:
             cells.append(f"{blank(r.paper_alt_uf1)} / {blank(r.paper_alt_uar)}" if pd.notna(r.paper_alt_uf1) else "")
         cells += [paper_from, r.data]
@@ -442,10 +550,16 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
     devices = ", ".join(sorted(set(table["device"])))
     lines += ["", f"UF1 / UAR in percent, pooled over all folds of the split (loso: one per subject, lodo: one "
                   f"per dataset, holdout: train -> test), mean over seeds; in brackets the {100 * level:g} % "
-                  f"bootstrap interval over held-out subjects (lodo: datasets) of that mean; seed sd: sample "
-                  f"standard deviation over seeds, blank for one seed (docs/evaluation.md)"
+                  f"bootstrap interval of that mean over held-out subjects (lodo: datasets) and, with two or more "
+                  f"seeds, over the seeds too; seed sd: sample standard deviation over seeds, blank for one seed "
+                  f"(docs/evaluation.md)"
                   + (f"; no interval where {'; '.join(undefined)}" if undefined else "")
                   + f". Config {hashes}; models built by code {versions}; device {devices}."]
+    uncovered = table[(table["slice"] == "all") & ~table["retraining"].astype(str).str.startswith("covered")]
+    if len(uncovered):
+        lines.append("Retraining variance not covered (interval over subjects only, for the models trained once): "
+                     + "; ".join(f"{r.protocol} {r.method} ({r.retraining[len('not covered: '):]})"
+                                 for r in uncovered.itertuples(index=False)) + ".")
     sources = []
     published_rows = table[table["paper_source"].notna()].drop_duplicates(["method", "paper_source"])
     for r in published_rows.itertuples(index=False):
@@ -583,9 +697,49 @@ def write_forest(document: dict, png: Path) -> None:
     plt.close(fig)
 
 
+def write_selection_figure(document: dict, png: Path) -> None:
+    """Which candidate each outer fold chose (famnet.selection), per selected method and seed: one
+    panel per method, folds across, seeds down, a colour per candidate with its inner UF1 rank's
+    label in the legend. A protocol without a selected method gets a panel that says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from famnet.io import atomic_write
+
+    selected = {v: m for v, m in document["methods"].items() if m.get("selection")}
+    fig, axes = plt.subplots(max(1, len(selected)), 1, figsize=(9, 1.2 + 1.1 * max(1, len(selected))), squeeze=False)
+    if not selected:
+        axes[0][0].text(0.5, 0.5, "no method of this protocol selects its recipe (fixed recipes)", ha="center",
+                        va="center", fontsize=9)
+        axes[0][0].set_axis_off()
+    for ax, (variant, method) in zip(axes[:, 0], selected.items()):
+        chosen = method["selection"]["chosen"]
+        seeds = sorted(chosen, key=int)
+        folds = sorted({f for per_fold in chosen.values() for f in per_fold}, key=int)
+        labels = sorted({label for per_fold in chosen.values() for label in per_fold.values()})
+        grid = np.array([[labels.index(chosen[s][f]) if f in chosen[s] else -1 for f in folds] for s in seeds])
+        colours = plt.get_cmap("tab10")
+        ax.imshow(grid, cmap=matplotlib.colors.ListedColormap([colours(i) for i in range(max(1, len(labels)))]),
+                  vmin=-0.5, vmax=len(labels) - 0.5, aspect="auto")
+        ax.set_yticks(range(len(seeds)), [f"seed {s}" for s in seeds], fontsize=7)
+        step = max(1, len(folds) // 20)
+        ax.set_xticks(range(0, len(folds), step), folds[::step], fontsize=6)
+        ax.set_title(f"{method['method']}: the candidate each held-out fold's search chose", fontsize=8)
+        handles = [matplotlib.patches.Patch(color=colours(i), label=label) for i, label in enumerate(labels)]
+        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[-1][0].set_xlabel("held-out fold", fontsize=7)
+    fig.suptitle(f"{document['protocol']}: leak-free recipe selection (inner validation on training subjects only)",
+                 fontsize=9)
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
 def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict, oracle: dict, evaluation: dict,
                    metrics, confusion_png, per_subject_png, forest_png=None, confusion_csv=None,
-                   per_subject_csv=None, expected_models: dict | None = None) -> dict:
+                   per_subject_csv=None, expected_models: dict | None = None, selection_png=None) -> dict:
     """The evaluate job (its Snakemake script and `famnet evaluate`): metrics JSON, figures, the
     figures' data for DVC plots; prints each method's overall line. ``files`` / ``oracle``:
     {variant: {seed: [paths]}}; ``evaluation``: the config's evaluation section."""
@@ -597,11 +751,15 @@ def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict,
     oracle = {variant: {int(seed): paths for seed, paths in seeds.items()} for variant, seeds in oracle.items()}
     document = evaluate_protocol(protocol, table, classes, files, oracle,
                                  bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
-                                 reference=evaluation.get("reference", "famnet"), expected_models=expected_models)
+                                 reference=evaluation.get("reference", "famnet"), expected_models=expected_models,
+                                 min_seeds=evaluation.get("min_seeds", 3),
+                                 ensembles=evaluation.get("seed_ensembles", True))
     write_metrics(document, metrics)
     write_figures(document, confusion_png, per_subject_png)
     if forest_png:
         write_forest(document, forest_png)
+    if selection_png:
+        write_selection_figure(document, selection_png)
     if confusion_csv and per_subject_csv:
         write_plot_data(document, Path(confusion_csv), Path(per_subject_csv))
     for method in document["methods"].values():
@@ -611,7 +769,8 @@ def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict,
         interval = "" if overall["uf1_ci_low"] is None else \
             f" [{overall['uf1_ci_low']:.4f}, {overall['uf1_ci_high']:.4f}]"
         print(f"{protocol} {method['method']}: UF1 {overall['uf1']:.4f}{interval} UAR {overall['uar']:.4f} "
-              f"({overall['samples']} samples, {overall['seeds']} seed(s); {overall['ci_note']}){leak}")
+              f"({overall['samples']} samples, {overall['seeds']} seed(s); {overall['ci_note']}; retraining "
+              f"{overall['retraining']}){leak}")
     return document
 
 

@@ -234,15 +234,19 @@ def use_deterministic_kernels() -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train one fold's model; returns {model, norm, log (DataFrame), info (dict for config.json)}."""
+def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: bool = True,
+               indices: tuple | None = None) -> dict:
+    """Train one fold's model; returns {model, norm, log (DataFrame), info (dict for config.json)}.
+    ``indices`` = (train, val, test) rows in place of the fold's split (selection's inner splits,
+    which famnet.selection has checked against the held-out subject)."""
     started = time.perf_counter()
     torch.manual_seed(run.torch_seed)
     torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
         use_deterministic_kernels()
     device = resolve_device(cfg.device)
-    train, val, test = split_indices(data.table, run.fold, cfg.val_fraction, seed=run.split_seed)
+    train, val, test = indices if indices is not None else \
+        split_indices(data.table, run.fold, cfg.val_fraction, seed=run.split_seed)
     if len(train) == 0:
         raise ValueError(f"protocol {run.protocol!r} fold {run.fold}: no training samples left")
     absent = absent_classes(data.labels[train], run.classes)
@@ -340,6 +344,56 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
             "test_epochs": test_epochs[TEST_EPOCH_COLUMNS]}
 
 
+def select_and_train(run: FoldRun, data: ProtocolData, cfg: TrainConfig, spec, progress: bool = True) -> dict:
+    """Leak-free selection (famnet.selection) then the winner's training: each candidate of
+    ``spec`` trains on the outer fold's training subjects less an inner validation group and is
+    scored on that group (UF1 pooled over the inner splits); the best is trained on all training
+    subjects as train_fold does. The data is loaded once for all. info["selection"] records the
+    candidates, the inner subjects, each candidate's inner scores and time, and the choice."""
+    from dataclasses import replace
+
+    from famnet.selection import candidate_label, choose, inner_splits, search_epochs, selection_seed, split_candidate
+
+    started = time.perf_counter()
+    folds = data.table["fold"].to_numpy()
+    held_out = set(data.table["subject"].to_numpy()[folds == run.fold].tolist())
+    training = np.flatnonzero(folds != run.fold)
+    where = f"protocol {run.protocol!r} {run.variant} fold {run.fold}: "
+    splits = inner_splits(data.table, training, held_out, spec, selection_seed(run.protocol, run.fold, run.seed), where)
+    subjects = data.table["subject"].to_numpy()
+    candidates, scored = spec.candidates(), []
+    for number, candidate in enumerate(candidates):
+        recipe, model_keys = split_candidate(candidate)
+        candidate_run = replace(run, model_config={**run.model_config, **model_keys})
+        candidate_cfg = replace(cfg, **recipe, report_test_epoch_oracle=False)
+        labels, predictions, seconds = [], [], 0.0
+        for inner_train, inner_val in splits:
+            result = train_fold(candidate_run, data, candidate_cfg, progress=False,
+                                indices=(inner_train, np.zeros(0, dtype=np.int64), inner_val))
+            logits, _ = predict_logits(result["model"].to(resolve_device(cfg.device)), data, inner_val,
+                                       result["norm"], resolve_device(cfg.device), cfg.batch_size, cfg.amp)
+            labels.append(data.labels[inner_val].numpy())
+            predictions.append(logits.argmax(1).numpy())
+            seconds += result["info"]["seconds"]
+        uf1, uar = uf1_uar(np.concatenate(labels), np.concatenate(predictions), len(run.classes))
+        scored.append({"candidate": number, "label": candidate_label(candidate), "settings": candidate,
+                       "inner_uf1": float(uf1), "inner_uar": float(uar), "seconds": round(seconds, 2)})
+        if progress:
+            print(f"{where}candidate {number} ({candidate_label(candidate)}): inner UF1 {uf1:.4f} UAR {uar:.4f} "
+                  f"in {seconds:.1f} s", file=sys.stderr)
+    winner = choose([c["inner_uf1"] for c in scored])
+    recipe, model_keys = split_candidate(candidates[winner])
+    final = train_fold(replace(run, model_config={**run.model_config, **model_keys}), data, replace(cfg, **recipe),
+                       progress=progress)
+    final["info"]["selection"] = {
+        "spec": spec.to_dict(), "candidates": scored, "chosen": winner, "chosen_label": scored[winner]["label"],
+        "chosen_settings": candidates[winner], "search_epochs": search_epochs(spec, cfg.epochs),
+        "inner_splits": [{"train_subjects": sorted(set(subjects[a].tolist())),
+                          "val_subjects": sorted(set(subjects[b].tolist()))} for a, b in splits],
+        "seconds": round(time.perf_counter() - started, 2)}
+    return final
+
+
 def save_run(result: dict, out_dir) -> None:
     """model.safetensors, config.json and train_log.csv in ``out_dir``, each written atomically."""
     from safetensors.torch import save_file
@@ -355,4 +409,4 @@ def save_run(result: dict, out_dir) -> None:
 
 __all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "TrainConfig", "FoldRun", "resolve_device", "class_weights",
            "absent_classes", "epoch_order", "fit_normalisation", "make_optimizer", "make_scheduler",
-           "held_out_epoch_rows", "predict_logits", "train_fold", "save_run"]
+           "held_out_epoch_rows", "predict_logits", "train_fold", "select_and_train", "save_run"]

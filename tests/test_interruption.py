@@ -111,10 +111,11 @@ def test_every_artefact_has_the_new_setting_and_no_marker_survives(interrupted_t
 
 def test_the_table_equals_a_clean_runs(interrupted_then_rerun, smoke_run):
     work, _ = interrupted_then_rerun
-    columns = ["slice", "method", "uf1", "uar", "uf1_ci_low", "uf1_ci_high", "uar_ci_low", "uar_ci_high", "samples"]
+    columns = ["slice", "method", "uf1", "uar", "uf1_ci_low", "uf1_ci_high", "uar_ci_low", "uar_ci_high", "samples",
+               "selection"]
     ours = pd.read_csv(work / "results" / "tables" / "all.csv")[columns].sort_values(["slice", "method"])
     clean = pd.read_csv(smoke_run / "results" / "tables" / "all.csv")
-    clean = clean[clean["method"] == "STSTNet"][columns].sort_values(["slice", "method"])
+    clean = clean[clean["variant"] == "ststnet"][columns].sort_values(["slice", "method"])
     assert len(ours) == 4
     pd.testing.assert_frame_equal(ours.reset_index(drop=True), clean.reset_index(drop=True))
     assert np.isfinite(ours["uf1"]).all()

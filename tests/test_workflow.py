@@ -50,7 +50,8 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "tables" / "all.csv")
     expected = {(slice_, method) for slice_ in ("all", "syn_casme2", "syn_samm", "syn_smic")
-                for method in ("AMNet2D", "AMNet3D", "FAMNet", "STSTNet", "OFF-ApexNet", "HTNet")}
+                for method in ("AMNet2D", "AMNet3D", "FAMNet", "STSTNet, selected: 2 candidates, 1 inner split",
+                               "OFF-ApexNet", "HTNet")}
     assert set(zip(table["slice"], table["method"])) == expected and len(table) == len(expected)
     assert (table["protocol"] == "synthetic").all() and (table["data"] == "synthetic").all()
     assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
@@ -64,7 +65,8 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
     for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
         assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
-    for figure in ("synthetic_confusion.png", "synthetic_per_subject.png", "synthetic_forest.png"):
+    for figure in ("synthetic_confusion.png", "synthetic_per_subject.png", "synthetic_forest.png",
+                   "synthetic_selection.png"):
         assert (results / "figures" / figure).stat().st_size > 5000
     for fold in range(6):
         model_dir = results / "models" / "synthetic" / "amnet3d" / "seed0" / f"fold{fold}"
@@ -90,7 +92,12 @@ def test_every_row_says_how_sure_it_is_and_methods_are_compared_in_pairs(smoke_r
     markdown = (results / "tables" / "all.md").read_text()
     assert "UF1 [CI]" in markdown and "± 0.00" not in markdown and "95 % bootstrap interval" in markdown
     metrics = json.loads((results / "metrics" / "synthetic.json").read_text())
-    assert metrics["bootstrap"] == {"resamples": 2000, "seed": 0, "level": 0.95, "min_units": 5, "unit": "subject"}
+    assert metrics["bootstrap"] == {"resamples": 2000, "seed": 0, "level": 0.95, "min_units": 5, "max_redraws": 100,
+                                    "unit": "subject", "min_seeds": 3}
+    # one seed: no interval covers retraining, and no comparison is called distinguishable
+    assert (table["retraining"] == "not covered: 1 seed").all()
+    assert not comparisons_of(results)["assessed"].any() and not comparisons_of(results)["distinguishable"].any()
+    assert "Retraining variance not covered" in (results / "tables" / "all.md").read_text()
     famnet = metrics["methods"]["famnet"]["scores"]["all"]
     assert overall.set_index("variant").loc["famnet", "uf1_ci_low"] == pytest.approx(100 * famnet["uf1_ci_low"], abs=0.006)
     comparisons = pd.read_csv(results / "tables" / "comparisons.csv")
@@ -98,7 +105,50 @@ def test_every_row_says_how_sure_it_is_and_methods_are_compared_in_pairs(smoke_r
     assert (comparisons["reference"] == "FAMNet").all() and (comparisons["slice"] == "all").all()
     assert (comparisons["uf1_diff_ci_low"] <= comparisons["uf1_diff_ci_high"]).all()
     assert comparisons["uf1_p"].between(2 / 2001, 1).all()
-    assert "- synthetic: UF1 not distinguishable from FAMNet's" in (results / "tables" / "comparisons.md").read_text()
+    assert "- synthetic: UF1 not distinguishable from FAMNet's at this level: none; distinguishable: none; not " \
+           "assessed, retraining variance not covered: AMNet2D (1 seed; reference 1 seed)" \
+           in (results / "tables" / "comparisons.md").read_text()
+
+
+def comparisons_of(results):
+    return pd.read_csv(results / "tables" / "comparisons.csv")
+
+
+def test_a_selected_method_searches_on_inner_training_subjects_and_records_its_choice(smoke_run):
+    """config/ci.yaml has STSTNet select its lr from two candidates on one inner split (2 inner
+    folds) of each outer fold's training subjects: never the held-out subject."""
+    results = smoke_run / "results"
+    protocol = pd.read_csv(results / "protocols" / "synthetic.csv")
+    subjects = set(protocol["subject"])
+    chosen = {}
+    for fold in range(6):
+        info = json.loads((results / "models" / "synthetic" / "ststnet" / "seed0" / f"fold{fold}" /
+                           "config.json").read_text())
+        held_out = set(protocol.loc[protocol["fold"] == fold, "subject"])
+        selection = info["selection"]
+        (inner,) = selection["inner_splits"]
+        assert not held_out & (set(inner["train_subjects"]) | set(inner["val_subjects"]))
+        assert set(inner["train_subjects"]) | set(inner["val_subjects"]) == subjects - held_out
+        assert [c["label"] for c in selection["candidates"]] == ["lr=0.0002", "lr=0.002"]
+        best = max(c["inner_uf1"] for c in selection["candidates"])
+        assert selection["candidates"][selection["chosen"]]["inner_uf1"] == best
+        assert info["training"]["lr"] == selection["chosen_settings"]["lr"]
+        assert info["provenance"]["settings"]["selection"]["grid"] == {"lr": [0.0002, 0.002]}
+        predictions = pd.read_csv(results / "predictions" / "synthetic" / "ststnet" / "seed0" / f"fold{fold}.csv")
+        assert (predictions["selected"] == selection["chosen_label"]).all()
+        chosen[str(fold)] = selection["chosen_label"]
+    metrics = json.loads((results / "metrics" / "synthetic.json").read_text())
+    assert metrics["methods"]["ststnet"]["selection"]["chosen"] == {"0": chosen}
+    assert metrics["methods"]["amnet2d"]["selection"] is None
+    table = pd.read_csv(results / "tables" / "all.csv")
+    overall = table[table["slice"] == "all"].set_index("variant")
+    assert overall.loc["ststnet", "selection"] == "selected: 2 candidates, 1 inner split"
+    assert overall.loc["ststnet", "search_epochs"] == 40 and overall.loc["htnet", "search_epochs"] == 0
+    assert overall.loc["htnet", "selection"] == "fixed"
+    comparison = comparisons_of(results).set_index("variant").loc["ststnet"]
+    assert (comparison["search_epochs"], comparison["reference_search_epochs"]) == (40, 0)
+    assert "selected: 2 candidates, 1 inner split (40 search epochs)" in (results / "tables" / "all.md").read_text()
+    assert (results / "figures" / "synthetic_selection.png").stat().st_size > 5000
 
 
 def test_second_run_has_nothing_to_do(smoke_run):
@@ -197,7 +247,9 @@ def test_baselines_sit_beside_famnet_with_their_papers_numbers_and_the_oracle(sm
     demo = yaml.safe_load((smoke_run / "config" / "config.yaml").read_text())["models"]["ststnet"]["training"]
     assert (st["training"]["optimizer"], st["training"]["batch_size"], st["training"]["lr_schedule"],
             st["training"]["hflip"]) == ("adam", 256, "constant", 0.0)
-    assert st["training"]["lr"] == demo["lr"] and st["training"]["epochs"] == config["models"]["ststnet"]["training"]["epochs"]
+    # ci.yaml has STSTNet select its lr: the saved model's is the winner's, the rest the recipe
+    assert st["training"]["lr"] == st["selection"]["chosen_settings"]["lr"] and st["training"]["lr"] in (demo["lr"], 0.002)
+    assert st["training"]["epochs"] == config["models"]["ststnet"]["training"]["epochs"]
 
 
 def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, tmp_path):
@@ -212,7 +264,7 @@ def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, 
     qc = sorted(p.name for p in (results / "qc").glob("*/*.png"))
     assert len(qc) == 6
     for entry in ["all.csv", "comparisons.csv", "synthetic_confusion.png", "synthetic_per_subject.png",
-                  "synthetic_forest.png", "synthetic.json", *qc]:
+                  "synthetic_forest.png", "synthetic_selection.png", "synthetic.json", *qc]:
         assert entry in html, entry
     for category in ("Results", "Figures", "Protocols", "Quality control"):
         assert category in html, category

@@ -87,7 +87,8 @@ def expected_model_settings(protocol, variant):
     branch, ablation = variant_info(variant)
     return model_settings(protocol, branch, ablation or "none", method_model(branch), method_training(branch),
                           protocol_classes(protocol), protocol_aus(protocol), protocol_table_digest(protocol),
-                          {d: expected_artefact(d)["hash"] for d in protocol_spec(protocol)["datasets"]})
+                          {d: expected_artefact(d)["hash"] for d in protocol_spec(protocol)["datasets"]},
+                          method_selection(branch))
 
 
 def expected_model_hash(protocol, variant):

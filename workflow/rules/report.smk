@@ -36,6 +36,9 @@ rule evaluate:
         forest=report("results/figures/{protocol}_forest.png", caption="../report/forest.rst",
                       category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
                                                                           "figure": "UF1 intervals (forest)"}),
+        selection=report("results/figures/{protocol}_selection.png", caption="../report/selection.rst",
+                         category="Figures", subcategory="{protocol}", labels={"protocol": "{protocol}",
+                                                                             "figure": "recipe selection"}),
         # The figures' data, for DVC plots (dvc.yaml).
         confusion_csv="results/plots/confusion/{protocol}.csv",
         per_subject_csv="results/plots/per_subject/{protocol}.csv",

@@ -59,6 +59,19 @@ def method_model(name):
     return architecture(models().get(name, {}))
 
 
+def method_selection(name):
+    """models.<name>.selection checked and normalised (famnet.selection), or None: a fixed recipe."""
+    from famnet.selection import SelectionSpec
+
+    values = models().get(name, {}).get("selection")
+    if not values:
+        return None
+    try:
+        return SelectionSpec.from_dict(values, f"models.{name}.selection").to_dict()
+    except ValueError as error:
+        raise WorkflowError(str(error))
+
+
 def variant_seeds(variant):
     """The seeds a variant runs: its method's models.<method>.seeds, else training.seeds (FAMNet's
     fusion: training.seeds, which both branches must run)."""
@@ -146,6 +159,7 @@ rule train:
         # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
         model=lambda w: json.dumps(method_model(variant_info(w.variant)[0]), sort_keys=True),
         training=lambda w: json.dumps(method_training(variant_info(w.variant)[0]), sort_keys=True),
+        selection=lambda w: json.dumps(method_selection(variant_info(w.variant)[0]) or {}, sort_keys=True),
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),
@@ -166,7 +180,8 @@ rule train:
     shell:
         "famnet train --protocol-csv {input.table} --preprocessed {params.preprocessed} --protocol {wildcards.protocol} "
         "--branch {params.branch} --ablation {params.ablation} --fold {wildcards.fold} --seed {wildcards.seed} "
-        "--model-json {params.model:q} --training-json {params.training:q} --threads {threads} --aus-json {params.aus:q} "
+        "--model-json {params.model:q} --training-json {params.training:q} --selection-json {params.selection:q} "
+        "--threads {threads} --aus-json {params.aus:q} "
         "--classes-json {params.classes:q} --preprocess-json {params.preprocess:q} --out-dir {params.out_dir} "
         "--predictions {output.predictions} > {log} 2>&1"
 

@@ -16,7 +16,8 @@ with open(job.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):
                        job.params.oracle, job.params.evaluation, metrics=job.output.metrics,
                        confusion_png=job.output.confusion, per_subject_png=job.output.per_subject,
                        forest_png=job.output.forest, confusion_csv=job.output.confusion_csv,
-                       per_subject_csv=job.output.per_subject_csv, expected_models=job.params.expected)
+                       per_subject_csv=job.output.per_subject_csv, expected_models=job.params.expected,
+                       selection_png=job.output.selection)
     except Exception:
         traceback.print_exc()     # into the job's log, where the other rules' errors go
         failed = True
