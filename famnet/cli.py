@@ -13,7 +13,7 @@ from pathlib import Path
 
 from famnet.io import write_csv_atomic, write_text_atomic
 from famnet.datasets.formats import FORMATS
-from famnet.methods import INPUT_VARIANTS, METHODS
+from famnet.methods import FIXED_RECIPE, INPUT_VARIANTS, METHODS
 
 
 def _synthetic(args) -> None:
@@ -106,6 +106,9 @@ def _train(args) -> None:
                 for dataset, section in json.loads(args.preprocess_json or "{}").items()} or None
     data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus, expect_preprocess=expected)
     selection = json.loads(args.selection_json) if args.selection_json else None
+    if selection and run.ablation == FIXED_RECIPE:
+        raise SystemExit(f"famnet train: the {FIXED_RECIPE!r} variant is the recipe without selection; pass no "
+                         f"--selection-json")
     if selection:
         spec = SelectionSpec.from_dict(selection, f"models.{run.branch}.selection")
         result = select_and_train(run, data, cfg, spec, progress=not args.quiet)
@@ -238,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
     train.add_argument("--branch", required=True, choices=sorted(METHODS),
                        help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
-    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", *INPUT_VARIANTS])
+    train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", *INPUT_VARIANTS,
+                                                              FIXED_RECIPE])
     train.add_argument("--fold", required=True, type=int, help="the held-out fold")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--model-json", default="{}", help="JSON: models.<branch> of config.yaml (no ablation applied)")

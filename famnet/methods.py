@@ -151,9 +151,17 @@ INPUT_VARIANTS = {"input_apex": "apex", "input_flow": "flow", "input_apex_flow":
 BRANCH_INPUTS = {"amnet2d": ("apex", "flow", "apex_flow"), "amnet3d": ("clip", "clip_diff")}
 
 
+# The fixed-recipe twin of a method that selects its recipe (models.<method>.selection.also_fixed):
+# the same model and recipe without the search, a variant (and a table row) of its own.
+FIXED_RECIPE = "fixed"
+
+
 def ablation_applies(name: str, ablation: str) -> bool:
     """Whether an ablation (or input variant) exists for method ``name``: the ablations for both
-    FAMNet branches, an input variant for the branch that reads that input."""
+    FAMNet branches, an input variant for the branch that reads that input, the fixed-recipe twin
+    for every method."""
+    if ablation == FIXED_RECIPE:
+        return True
     if not method(name).multitask:
         return False
     return ablation not in INPUT_VARIANTS or INPUT_VARIANTS[ablation] in BRANCH_INPUTS.get(name, ())
@@ -166,5 +174,6 @@ def variant_input_kind(name: str, ablation: str | None, model_config: dict | Non
     return input_kind(name, model_config)
 
 
-__all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "INPUT_VARIANTS", "BRANCH_INPUTS", "method", "architecture",
+__all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "INPUT_VARIANTS", "BRANCH_INPUTS", "FIXED_RECIPE", "method",
+           "architecture",
            "training_settings", "input_kind", "input_problems", "ablation_applies", "variant_input_kind"]

@@ -8,6 +8,7 @@
                                                        # product, in declared order, is the candidate list
       inner_folds: 4       # StratifiedGroupKFold over the outer fold's training subjects
       inner_splits: 1      # how many of those folds validate (1: one split; inner_folds: k-fold)
+      also_fixed: false    # true: also train the method's fixed recipe, variant <method>-fixed
 
 In one train job (the data loaded once), each candidate trains on the outer fold's training
 subjects less an inner validation group and predicts that group; the candidate with the best UF1
@@ -42,12 +43,14 @@ class SelectionSpec:
     grid: dict = field(default_factory=dict)
     inner_folds: int = 4
     inner_splits: int = 1
+    also_fixed: bool = False
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "selection") -> "SelectionSpec":
-        unknown = sorted(set(values) - {"grid", "inner_folds", "inner_splits"})
+        known = {"grid", "inner_folds", "inner_splits", "also_fixed"}
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{where}: unknown keys {unknown} (known: grid, inner_folds, inner_splits)")
+            raise ValueError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
         grid = values.get("grid") or {}
         if not grid or any(not isinstance(v, list) or not v for v in grid.values()):
             raise ValueError(f"{where}.grid: a mapping of keys to non-empty lists of values, e.g. {{lr: [0.001, 0.0003]}}")
@@ -56,13 +59,14 @@ class SelectionSpec:
             raise ValueError(f"{where}.grid: {fixed} change the input the job loads once for every candidate; "
                              f"they cannot be selected (a run of its own per value can)")
         spec = cls(grid={k: list(v) for k, v in grid.items()}, inner_folds=int(values.get("inner_folds", 4)),
-                   inner_splits=int(values.get("inner_splits", 1)))
+                   inner_splits=int(values.get("inner_splits", 1)), also_fixed=bool(values.get("also_fixed", False)))
         if spec.inner_folds < 2 or not 1 <= spec.inner_splits <= spec.inner_folds:
             raise ValueError(f"{where}: inner_folds must be >= 2 and inner_splits in 1..inner_folds "
                              f"(got {spec.inner_folds}, {spec.inner_splits})")
         return spec
 
     def to_dict(self) -> dict:
+        """What shapes the selected models (also_fixed adds a variant; it changes none of them)."""
         return {"grid": self.grid, "inner_folds": self.inner_folds, "inner_splits": self.inner_splits}
 
     def candidates(self) -> list[dict]:

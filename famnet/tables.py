@@ -31,7 +31,7 @@ from famnet.selection import SELECTION_COLUMNS
 BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "input_apex": "on the apex crop",
                   "input_flow": "on the flow", "input_apex_flow": "on apex + flow", "input_clip": "on the RGB clip",
-                  "input_clip_diff": "on frame differences"}
+                  "input_clip_diff": "on frame differences", "fixed": "(fixed recipe)"}
 ORACLE_COLUMNS = ["uf1_test_epoch_oracle", "uf1_test_epoch_oracle_ci_low", "uf1_test_epoch_oracle_ci_high",
                   "uar_test_epoch_oracle", "uar_test_epoch_oracle_ci_low", "uar_test_epoch_oracle_ci_high"]
 TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_ci_low", "uf1_ci_high", "uar",

@@ -34,10 +34,10 @@ from famnet.config import check_known_keys
 from famnet.data import Normalisation, ProtocolData, split_indices
 from famnet.io import atomic_write, write_csv_atomic, write_text_atomic
 from famnet.metrics import uf1_uar
-from famnet.methods import INPUT_VARIANTS, ablation_applies, architecture, method
+from famnet.methods import FIXED_RECIPE, INPUT_VARIANTS, ablation_applies, architecture, method
 from famnet.models import create_model, multitask_loss
 
-ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0},
+ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0}, FIXED_RECIPE: {},
              **{name: {"input": kind} for name, kind in INPUT_VARIANTS.items()}}
 TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction", "saved"]
 

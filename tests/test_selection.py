@@ -37,7 +37,7 @@ def test_the_grid_is_its_product_in_declared_order_and_bad_specs_are_named():
     assert spec.candidates() == [{"lr": 0.001, "epochs": 20}, {"lr": 0.001, "epochs": 40},
                                  {"lr": 0.0003, "epochs": 20}, {"lr": 0.0003, "epochs": 40}]
     assert candidate_label(spec.candidates()[1]) == "lr=0.001, epochs=40"
-    assert (spec.inner_folds, spec.inner_splits) == (4, 1)
+    assert (spec.inner_folds, spec.inner_splits, spec.also_fixed) == (4, 1, False)
     assert search_epochs(spec, base_epochs=10) == 120
     assert search_epochs(SelectionSpec.from_dict({"grid": {"width": [0.25, 0.5]}, "inner_splits": 2}), 40) == 160
     with pytest.raises(ValueError, match=r"models.htnet.selection: unknown keys \['grids'\]"):

@@ -88,7 +88,7 @@ def expected_model_settings(protocol, variant):
     return model_settings(protocol, branch, ablation or "none", method_model(branch), method_training(branch),
                           protocol_classes(protocol), protocol_aus(protocol), protocol_table_digest(protocol),
                           {d: expected_artefact(d)["hash"] for d in protocol_spec(protocol)["datasets"]},
-                          method_selection(branch))
+                          method_selection(branch, ablation))
 
 
 def expected_model_hash(protocol, variant):

@@ -21,9 +21,13 @@ def branch_variants():
     each ablation."""
     from famnet.methods import ablation_applies
 
+    from famnet.methods import FIXED_RECIPE
+
     out = []
     for name in training().get("methods", []):
         out.append((name, name, None))
+        if (models().get(name, {}).get("selection") or {}).get("also_fixed"):   # its recipe without the search
+            out.append((f"{name}-{FIXED_RECIPE}", name, FIXED_RECIPE))
         out += [(f"{name}-{ablation}", name, ablation) for ablation in training().get("ablations", [])
                 if ablation_applies(name, ablation)]
     return out
@@ -59,12 +63,14 @@ def method_model(name):
     return architecture(models().get(name, {}))
 
 
-def method_selection(name):
-    """models.<name>.selection checked and normalised (famnet.selection), or None: a fixed recipe."""
+def method_selection(name, ablation=None):
+    """models.<name>.selection checked and normalised (famnet.selection), or None: a fixed recipe
+    (also the method's fixed-recipe twin, ablation 'fixed')."""
+    from famnet.methods import FIXED_RECIPE
     from famnet.selection import SelectionSpec
 
     values = models().get(name, {}).get("selection")
-    if not values:
+    if not values or ablation == FIXED_RECIPE:
         return None
     try:
         return SelectionSpec.from_dict(values, f"models.{name}.selection").to_dict()
@@ -159,7 +165,7 @@ rule train:
         # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
         model=lambda w: json.dumps(method_model(variant_info(w.variant)[0]), sort_keys=True),
         training=lambda w: json.dumps(method_training(variant_info(w.variant)[0]), sort_keys=True),
-        selection=lambda w: json.dumps(method_selection(variant_info(w.variant)[0]) or {}, sort_keys=True),
+        selection=lambda w: json.dumps(method_selection(*variant_info(w.variant)) or {}, sort_keys=True),
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),
