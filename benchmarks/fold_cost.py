@@ -61,6 +61,18 @@ def plan(work: Path, configfiles: list[str], protocol: str) -> dict:
     return {"variants": variants, "folds": int(folds)}
 
 
+def model_folders(work: Path, configfiles: list[str], protocol: str) -> dict[str, str]:
+    """{variant: its settings-hash folder}, read from the workflow's own plan (a dry run)."""
+    import re
+
+    result = subprocess.run([sys.executable, "-m", "snakemake", "trained", "--dry-run", "--cores", "1",
+                             "--configfile", *configfiles], cwd=work, capture_output=True, text=True)
+    found = re.findall(rf"results/predictions/{re.escape(protocol)}/([^/\s]+)/([0-9a-f]{{16}})/seed", result.stdout)
+    if not found:
+        sys.exit(f"no train job planned for {protocol}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return dict(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", nargs="+", default=["config/public.yaml"])
@@ -79,8 +91,9 @@ def main() -> None:
         override = work / "config" / "_protocol.yaml"
         override.write_text(f"run: {{protocols: [{args.protocol}]}}\n")
         rows = []
+        folders = model_folders(work, [*args.configfile, str(override)], args.protocol)
         for variant, seeds in info["variants"].items():
-            target = f"results/predictions/{args.protocol}/{variant}/seed{seeds[0]}/fold{args.fold}.csv"
+            target = f"results/predictions/{args.protocol}/{variant}/{folders[variant]}/seed{seeds[0]}/fold{args.fold}.csv"
             cpu, started = children_cpu(), time.perf_counter()
             result = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "1", "--allowed-rules",
                                      "train", "--configfile", *args.configfile, str(override)],

@@ -88,10 +88,11 @@ def _preprocess(args) -> None:
 
 
 def _train(args) -> None:
-    from famnet.data import load_protocol_data
+    from famnet.data import DamagedArtefactError, load_protocol_data
     from famnet.protocols import read_protocol_table
     from famnet.predict import predict_fold
-    from famnet.provenance import code_version, digest, expected_preprocess, file_digest, model_settings
+    from famnet.provenance import (ProvenanceError, code_version, dataset_fingerprints, digest, expected_preprocess,
+                                   train_job_settings)
     from famnet.selection import SelectionSpec
     from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, select_and_train, train_fold
 
@@ -101,10 +102,21 @@ def _train(args) -> None:
                   classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
                   model_config=json.loads(args.model_json))
     table = read_protocol_table(args.protocol_csv, classes=run.classes)
-    # The artefacts must be what this run's preprocess settings build (famnet.provenance).
-    expected = {dataset: expected_preprocess(section)
-                for dataset, section in json.loads(args.preprocess_json or "{}").items()} or None
-    data = load_protocol_data(table, args.preprocessed, run.input, run.head_aus, expect_preprocess=expected)
+    # The artefacts must be what this run's preprocess settings build, from the source files as
+    # they are now (famnet.provenance).
+    preprocess = json.loads(args.preprocess_json or "{}")
+    expected = {dataset: expected_preprocess(p["settings"], p.get("format")) for dataset, p in preprocess.items()} or None
+    manifests = json.loads(args.manifests_json) if args.manifests_json else None
+    fingerprints = {dataset: dataset_fingerprints(path) for dataset, path in manifests.items()} if manifests else None
+    roots = json.loads(args.preprocessed_json) if args.preprocessed_json else args.preprocessed
+    if roots is None:
+        raise SystemExit("famnet train: --preprocessed or --preprocessed-json is needed")
+    try:
+        data = load_protocol_data(table, roots, run.input, run.head_aus, expect_preprocess=expected,
+                                  fingerprints={(s.split("/", 1)[0], s): fingerprints[s.split("/", 1)[0]][s]
+                                                for s in table["subject"].unique()} if fingerprints else None)
+    except DamagedArtefactError as error:
+        raise ValueError(f"{error}. {set_aside(error.path)}") from error
     selection = json.loads(args.selection_json) if args.selection_json else None
     if selection and run.ablation == FIXED_RECIPE:
         raise SystemExit(f"famnet train: the {FIXED_RECIPE!r} variant is the recipe without selection; pass no "
@@ -114,10 +126,13 @@ def _train(args) -> None:
         result = select_and_train(run, data, cfg, spec, progress=not args.quiet)
     else:
         result = train_fold(run, data, cfg, progress=not args.quiet)
-    settings = model_settings(run.protocol, run.branch, run.ablation, json.loads(args.model_json), training,
-                              run.classes, run.aus, file_digest(args.protocol_csv),
-                              {dataset: e["hash"] for dataset, e in (expected or {}).items()},
-                              spec.to_dict() if selection else None)
+    settings = train_job_settings(run.protocol, run.branch, run.ablation, json.loads(args.model_json), training,
+                                  run.classes, run.aus, args.protocol_csv, preprocess,
+                                  spec.to_dict() if selection else None, fingerprints)
+    if args.model_hash and digest(settings) != args.model_hash:   # the folder the workflow named for them
+        raise ProvenanceError(f"{run.protocol} {run.variant} fold {run.fold} seed {run.seed}: the job's settings "
+                              f"hash {digest(settings)} is not the {args.model_hash} the workflow named "
+                              f"{args.out_dir} for (the rule and the job disagree: report this as a bug)")
     result["info"]["provenance"] = {"settings": settings, "hash": digest(settings), "code_version": code_version(),
                                     "device": result["info"]["device"], "amp": result["info"]["amp"]}
     save_run(result, args.out_dir)
@@ -132,10 +147,24 @@ def _train(args) -> None:
               f"correct -> {args.predictions}")
 
 
+def set_aside(path: Path) -> str:
+    """Move a damaged output out of the way (to <name>.damaged) so that a plain rerun of snakemake
+    rebuilds it; the sentence that says so."""
+    damaged = path.with_name(path.name + ".damaged")
+    try:
+        path.replace(damaged)
+    except OSError:
+        return f"Rebuild it: snakemake --forcerun {path} (then rerun as before)"
+    return f"It was moved to {damaged}: rerun snakemake and it is rebuilt"
+
+
 def _predict(args) -> None:
     from famnet.predict import predict_files
 
-    frame = predict_files(args.model_dir, args.protocol_csv, args.preprocessed, args.out, args.device)
+    roots = json.loads(args.preprocessed_json) if args.preprocessed_json else args.preprocessed
+    if roots is None:
+        raise SystemExit("famnet predict: --preprocessed or --preprocessed-json is needed")
+    frame = predict_files(args.model_dir, args.protocol_csv, roots, args.out, args.device)
     print(f"{len(frame)} held-out samples, {int((frame['prediction'] == frame['label']).sum())} correct -> {args.out}")
 
 
@@ -171,6 +200,12 @@ def _tables(args) -> None:
             raise SystemExit(f"{path} was written before evaluation gave intervals; rebuild it: "
                              f"snakemake --forcerun evaluate (or delete it and rerun)")
     info = json.loads(args.info)
+    if "evaluation" in info:     # a table never carries numbers computed under other evaluation settings
+        for path, document in zip(args.metrics, metrics):
+            if document.get("evaluation") != info["evaluation"]:
+                raise SystemExit(f"{path} was computed under other evaluation settings ({document.get('evaluation')}) "
+                                 f"than the config's ({info['evaluation']}); rebuild it: snakemake --forcerun {path} "
+                                 f"(then rerun as before)")
     # Read when the table is built, not passed in: a commit must not make the table rule outdated.
     version = info.get("code_version") or code_version()
     table = build_table(metrics, info["paper"], info["synthetic"], info["config_hash"], version)
@@ -184,6 +219,57 @@ def _tables(args) -> None:
         write_csv_atomic(comparisons, args.comparisons_csv)
         write_text_atomic(comparisons_markdown(comparisons), args.comparisons_md or args.comparisons_csv.with_suffix(".md"))
     print(table.to_string(index=False))
+
+
+def settings_folders(results: Path) -> "pd.DataFrame":
+    """Every settings-named folder under ``results`` (models per protocol and variant, artefacts
+    per dataset) with what it holds and whether the current metrics use it (docs/provenance.md)."""
+    import re
+
+    import pandas as pd
+
+    hashed = re.compile(r"[0-9a-f]{16}")
+    current_models, current_artefacts = {}, set()
+    for path in sorted((results / "metrics").glob("*.json")):
+        document = json.loads(path.read_text())
+        current_models.update({(document["protocol"], v): h for v, h in document.get("model_hashes", {}).items()})
+    rows = []
+    for folder in sorted((results / "models").glob("*/*/*")):
+        if not (folder.is_dir() and hashed.fullmatch(folder.name)):
+            continue
+        configs = sorted(folder.glob("seed*/fold*/config.json"))
+        info = json.loads(configs[0].read_text()) if configs else {}
+        protocol, variant = folder.parent.parent.name, folder.parent.name
+        current = current_models.get((protocol, variant)) == folder.name
+        if current:
+            current_artefacts.update(info.get("provenance", {}).get("settings", {}).get("preprocess", {}).items())
+        training = info.get("training", {})
+        rows.append({"kind": "models", "name": f"{protocol}/{variant}", "hash": folder.name,
+                     "holds": f"{len({c.parent.parent.name for c in configs})} seeds, {len(configs)} folds",
+                     "settings": f"epochs {training.get('epochs')}, lr {training.get('lr')}", "current": current,
+                     "path": str(folder)})
+    for folder in sorted((results / "preprocessed").glob("*/*")):
+        if not (folder.is_dir() and hashed.fullmatch(folder.name)):
+            continue
+        sidecars = sorted(folder.rglob("*.json"))
+        settings = json.loads(sidecars[0].read_text()).get("provenance", {}).get("settings", {}) if sidecars else {}
+        rows.append({"kind": "artefacts", "name": folder.parent.name, "hash": folder.name,
+                     "holds": f"{len(list(folder.rglob('*.npz')))} subjects",
+                     "settings": f"crop_size {settings.get('crop_size')}",
+                     "current": (folder.parent.name, folder.name) in current_artefacts, "path": str(folder)})
+    return pd.DataFrame(rows, columns=["kind", "name", "hash", "holds", "settings", "current", "path"])
+
+
+def _runs(args) -> None:
+    table = settings_folders(args.results)
+    if table.empty:
+        print(f"no settings folder under {args.results}")
+        return
+    print(table.to_string(index=False))
+    unused = table[~table["current"]]
+    if len(unused):
+        print(f"\n{len(unused)} folder(s) no metrics file uses (other settings, kept); to remove them:\n  rm -r "
+              + " ".join(unused["path"]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,7 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one branch on every subject but one fold's, "
                                               "then predict the held-out fold")
     train.add_argument("--protocol-csv", required=True, type=Path, help="results/protocols/<protocol>.csv")
-    train.add_argument("--preprocessed", required=True, type=Path, help="results/preprocessed")
+    train.add_argument("--preprocessed", type=Path, help="the artefacts' root: <root>/<dataset>/<subject>.npz")
+    train.add_argument("--preprocessed-json", help="JSON {dataset: its artefact folder} (the workflow's "
+                       "results/preprocessed/<dataset>/<settings hash>), in place of --preprocessed")
+    train.add_argument("--manifests-json", help="JSON {dataset: manifest CSV}: each artefact must have been built "
+                       "from its source files as they are now (their fingerprints, famnet.provenance)")
+    train.add_argument("--model-hash", help="the settings hash the workflow named --out-dir for: refused if the "
+                       "job's own differs")
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
     train.add_argument("--branch", required=True, choices=sorted(METHODS),
                        help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
@@ -250,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch threads (overrides training.threads)")
     train.add_argument("--aus-json", default="[]", help="JSON list: the AU head's AU numbers")
     train.add_argument("--classes-json", required=True, help="JSON list of class names in label order")
-    train.add_argument("--preprocess-json", help="JSON {config dataset: its preprocess section with fps}: the artefacts "
-                       "must have been built with these settings (else an error naming them)")
+    train.add_argument("--preprocess-json", help="JSON {config dataset: {\"format\": its format, \"settings\": its "
+                       "preprocess section with fps}}: the artefacts must have been built with these settings (else "
+                       "an error naming them)")
     train.add_argument("--selection-json", help="JSON: models.<branch>.selection (leak-free recipe selection on "
                        "inner validation subjects, famnet.selection); absent or {} = the fixed recipe")
     train.add_argument("--out-dir", required=True, type=Path, help="model.safetensors, config.json, train_log.csv")
@@ -262,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="held-out predictions CSV of a trained fold model")
     predict.add_argument("--model-dir", required=True, type=Path)
     predict.add_argument("--protocol-csv", required=True, type=Path)
-    predict.add_argument("--preprocessed", required=True, type=Path)
+    predict.add_argument("--preprocessed", type=Path, help="the artefacts' root: <root>/<dataset>/<subject>.npz")
+    predict.add_argument("--preprocessed-json", help="JSON {dataset: its artefact folder}, in place of --preprocessed "
+                         "(the workflow's results/preprocessed/<dataset>/<settings hash>)")
     predict.add_argument("--out", required=True, type=Path)
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.set_defaults(func=_predict)
@@ -296,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
                           '"seed_ensembles": true}')
     evaluate.set_defaults(func=_evaluate)
 
+    runs = commands.add_parser("runs", help="list the settings-named folders of models and artefacts, and which "
+                               "the current metrics use (docs/provenance.md)")
+    runs.add_argument("--results", type=Path, default=Path("results"))
+    runs.set_defaults(func=_runs)
+
     tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")
     tables.add_argument("--metrics", required=True, nargs="+", type=Path)
     tables.add_argument("--info", required=True,
@@ -318,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DatasetError, ProtocolError, ConfigError, ValueError) as exc:  # bad input: one line, exit 1
+    # bad input, or a run that diverged (famnet.train.DivergenceError): one line, exit 1
+    except (DatasetError, ProtocolError, ConfigError, ValueError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -109,8 +109,24 @@ class LeakageError(ValueError):
     """A held-out subject's sample would reach training or model selection."""
 
 
+class DamagedArtefactError(ValueError):
+    """An artefact that exists but cannot be read (truncated, overwritten): ``path`` names it."""
+
+    def __init__(self, path, message: str):
+        super().__init__(message)
+        self.path = Path(path)
+
+
 def artefact_path(root, subject: str) -> Path:
-    """``results/preprocessed/<dataset>/<subject>.npz`` of a namespaced subject id ``<dataset>/<subject>``."""
+    """The artefact of a namespaced subject id ``<dataset>/<subject>``: ``<root>/<dataset>/<subject>.npz``
+    under one root, or, with ``root`` a mapping {dataset: its artefact folder} (the workflow's
+    settings-named folders, ``results/preprocessed/<dataset>/<settings hash>``), ``<folder>/<subject>.npz``."""
+    if isinstance(root, dict):
+        dataset, local = subject.split("/", 1)
+        if dataset not in root:
+            raise ValueError(f"dataset {dataset!r}, subject {subject!r}: no artefact folder given for the dataset "
+                             f"(given: {sorted(root)})")
+        return Path(root[dataset]) / f"{local}.npz"
     return Path(root) / f"{subject}.npz"
 
 
@@ -274,6 +290,9 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[
         artefact = load_subject(path, keys=keys)
     except FileNotFoundError as err:
         raise ValueError(f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: {err}") from err
+    except Exception as err:     # a truncated or overwritten file: zipfile, numpy and json errors alike
+        raise DamagedArtefactError(path, f"dataset {rows['dataset'].iloc[0]!r}, subject {subject!r}: the artefact "
+                                         f"{path} is damaged ({type(err).__name__}: {err})") from err
     position = {name: i for i, name in enumerate(artefact["sample"].tolist())}
     skipped = {entry["sample"]: entry.get("reason", "") for entry in artefact["meta"].get("skipped", [])}
     order = []
@@ -295,12 +314,16 @@ def _subject_arrays(root, subject: str, rows: pd.DataFrame, kind: str) -> tuple[
 
 
 def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | InputSpec | dict,
-                       aus=(), expect_preprocess: dict[str, dict] | None = None) -> ProtocolData:
-    """Load every sample of ``table`` from its subject's artefact (one file read per subject).
+                       aus=(), expect_preprocess: dict[str, dict] | None = None,
+                       fingerprints: dict[tuple[str, str], str] | None = None) -> ProtocolData:
+    """Load every sample of ``table`` from its subject's artefact (one file read per subject;
+    ``preprocessed_root``: a root, or {dataset: artefact folder}, famnet.data.artefact_path).
 
     The artefacts' recorded preprocess settings must agree (per config dataset) and, with
-    ``expect_preprocess`` ({config dataset: famnet.provenance.expected_preprocess}), be the run's:
-    else ProvenanceError naming every subject that differs and how."""
+    ``expect_preprocess`` ({config dataset: famnet.provenance.expected_preprocess}), be the run's;
+    with ``fingerprints`` ({(dataset, subject): famnet.provenance.subject_fingerprint now}) each
+    must have been built from its source files as they are: else ProvenanceError naming every
+    subject that differs and how."""
     from famnet.provenance import check_artefacts
 
     spec = InputSpec.of(input)
@@ -317,7 +340,8 @@ def load_protocol_data(table: pd.DataFrame, preprocessed_root, input: str | Inpu
         for part, array in zip(parts, arrays):
             part.append(array)
         order.append(rows.index.to_numpy())
-    check_artefacts(provenance, expect_preprocess)
+    check_artefacts(provenance, expect_preprocess, fingerprints,
+                    {(s.split("/", 1)[0], s): artefact_path(preprocessed_root, s) for s in table["subject"].unique()})
     # Back to table order (groupby collected the rows subject by subject).
     inverse = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
     arrays = tuple(np.concatenate(part)[inverse] for part in parts) if order else ()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -79,26 +80,78 @@ def differences(old, new, prefix: str = "") -> list[str]:
     return [f"{prefix}: {json.dumps(old, default=str)} -> {json.dumps(new, default=str)}"]
 
 
-def preprocess_provenance(settings: dict) -> dict:
+def preprocess_provenance(settings: dict, format_name: str | None = None) -> dict:
     """{"settings", "hash"} of resolved preprocess settings (preprocess.settings.resolve, with the
-    dataset's fps), less the keys in NOT_IN_ARRAYS."""
-    shaping = {k: v for k, v in settings.items() if k not in NOT_IN_ARRAYS}
+    dataset's fps), less the keys in NOT_IN_ARRAYS and, for a format that declares the keys its
+    preprocessing reads (famnet.datasets.formats: preprocess_keys), less every other key."""
+    from famnet.datasets.formats import get_format
+
+    used = get_format(format_name).preprocess_keys if format_name else None
+    shaping = {k: v for k, v in settings.items() if k not in NOT_IN_ARRAYS and (used is None or k in used)}
     shaping = json.loads(json.dumps(shaping, default=str))
     return {"settings": shaping, "hash": digest(shaping)}
 
 
-def expected_preprocess(section: dict | None) -> dict:
+def expected_preprocess(section: dict | None, format_name: str | None = None) -> dict:
     """The provenance an artefact of a dataset must carry under a config's preprocess section
     with the dataset's fps in it (what the workflow passes the preprocess job)."""
     from preprocess.settings import resolve
 
-    return preprocess_provenance(resolve(section))
+    return preprocess_provenance(resolve(section), format_name)
 
 
-def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[str, dict] | None = None) -> None:
+# The manifest columns that decide what a subject's preprocessing reads and writes (its AUs and
+# emotion do not: an AU-sheet edit rebuilds no artefact).
+PREPROCESS_COLUMNS = ("subject", "sample", "frames_dir", "frame_pattern", "onset", "apex", "offset", "n_frames",
+                      "apex_source", "fixes", "flow_file", "apex_file")
+
+
+def source_files(row) -> list:
+    """What one manifest row's preprocessing reads: a release's two images (read whole), or the
+    sample's frame folder (every file in it)."""
+    root = Path(str(row["frames_dir"]))
+    if str(row.get("flow_file", "") or ""):
+        return [root / str(row["flow_file"]), root / str(row["apex_file"])]
+    return [root]
+
+
+def _file_entry(path: Path) -> list:
+    """A release image by content (small, and copies keep their bytes); a frame folder by a listing
+    of names, sizes and modification times (hashing every frame of a dataset would take minutes;
+    a replaced or re-encoded frame changes its size or time)."""
+    if path.is_dir():
+        with os.scandir(path) as entries:
+            listing = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
+        return [str(path), "listing", listing]
+    try:
+        return [str(path), "sha256", hashlib.sha256(path.read_bytes()).hexdigest()]
+    except OSError:
+        return [str(path), "missing"]
+
+
+def subject_fingerprint(rows) -> str:
+    """The fingerprint of what one subject's preprocessing reads: its manifest rows' preprocessing
+    columns and its source files (``source_files``). Recorded in the artefact; the preprocess job
+    reruns when it changes and the train job refuses an artefact whose fingerprint is not its
+    files' now (docs/provenance.md)."""
+    columns = [c for c in PREPROCESS_COLUMNS if c in rows.columns]
+    files = [_file_entry(path) for row in rows.to_dict("records") for path in source_files(row)]
+    return digest({"rows": rows[columns].astype(str).to_dict("records"), "files": files})
+
+
+def data_digest(fingerprints: dict) -> str:
+    """One hash of a dataset's subjects' fingerprints ({subject: fingerprint}): a model's settings
+    carry it per dataset, so a changed source file retrains the models that read it."""
+    return digest(dict(sorted(fingerprints.items())))
+
+
+def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[str, dict] | None = None,
+                    fingerprints: dict[tuple[str, str], str] | None = None, paths: dict | None = None) -> None:
     """``found``: {(dataset, subject): the artefact's provenance or None}; ``expected``: {dataset:
-    provenance} the run asks for (None: only require the artefacts of a dataset to agree). Raises
-    ProvenanceError naming every subject whose artefact differs, with the differing keys."""
+    provenance} the run asks for (None: only require the artefacts of a dataset to agree);
+    ``fingerprints``: {(dataset, subject): subject_fingerprint of its source files now}. Raises
+    ProvenanceError naming every subject whose artefact differs, with the differing keys, or whose
+    source files changed since it was built (``paths``: the artefacts, for the command that fixes it)."""
     by_dataset: dict[str, dict[str, dict]] = {}
     for (dataset, _), have in found.items():
         if have:
@@ -119,25 +172,85 @@ def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[st
             changed = "; ".join(differences(have["settings"], want["settings"])) or "hash only"
             problems.append(f"dataset {dataset!r}, subject {subject!r}: built with other preprocess settings "
                             f"(artefact -> {'run' if expected else 'other artefacts'}): {changed}")
+    stale = []
+    for key, now in (fingerprints or {}).items():
+        have = found.get(key)
+        if have is not None and have.get("inputs") != now:
+            stale.append(key)
+            problems.append(f"dataset {key[0]!r}, subject {key[1]!r}: its source files (or manifest rows) changed "
+                            f"since the artefact was built (recorded {have.get('inputs') or 'nothing'}, now {now})")
     if problems:
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
-        raise ProvenanceError(f"{len(problems)} preprocessed artefact(s) do not match the settings this run asks "
-                              f"for:\n  " + "\n  ".join(shown) + "\nRebuild them: rerun snakemake (it rebuilds "
-                              "every artefact whose recorded settings differ from the config), or delete those "
-                              "artefacts' .npz files and rerun")
+        fix = "Rebuild them: rerun snakemake, which rebuilds an artefact whose settings or source files changed"
+        if stale and paths:
+            fix = ("Rebuild them: snakemake --forcerun " + " ".join(str(paths[k]) for k in stale[:10] if k in paths)
+                   + " (then rerun as before)")
+        raise ProvenanceError(f"{len(problems)} preprocessed artefact(s) do not match what this run asks for:\n  "
+                              + "\n  ".join(shown) + f"\n{fix}")
 
 
 def model_settings(protocol: str, branch: str, ablation: str, model: dict, training: dict, classes, aus,
-                   protocol_table_digest: str, preprocess_hashes: dict[str, str], selection: dict | None = None) -> dict:
-    """Everything that determines a fold's model but the fold and seed (recorded beside it); a
-    selected method's search (famnet.selection) too, absent for a fixed recipe."""
+                   protocol_table_digest: str, preprocess_hashes: dict[str, str], selection: dict | None = None,
+                   data: dict[str, str] | None = None) -> dict:
+    """Everything that determines a fold's model but the fold and seed (recorded beside it): the
+    protocol table's content (the columns the method reads: protocol_table_digest), the method, its
+    model, recipe and search (famnet.selection; absent for a fixed recipe), classes and AUs, the
+    artefacts' settings hashes and their source data (``data``: {dataset: data_digest})."""
     settings = {
         "protocol": protocol, "protocol_table": protocol_table_digest, "branch": branch,
         "ablation": ablation or "none", "model": model, "training": training, "classes": list(classes),
         "aus": [int(a) for a in aus], "preprocess": dict(sorted(preprocess_hashes.items()))}
+    if data is not None:
+        settings["data"] = dict(sorted(data.items()))
     if selection:
         settings["selection"] = selection
     return json.loads(json.dumps(settings, default=str))
+
+
+def dataset_fingerprints(manifest_path) -> dict[str, str]:
+    """{subject: subject_fingerprint} of every subject of a manifest, as its files are now."""
+    from famnet.datasets import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    return {subject: subject_fingerprint(rows) for subject, rows in manifest.groupby("subject", sort=True)}
+
+
+def train_job_settings(protocol: str, branch: str, ablation: str, model: dict, training: dict, classes, aus,
+                       protocol_csv, preprocess: dict[str, dict], selection: dict | None = None,
+                       fingerprints: dict[str, dict[str, str]] | None = None) -> dict:
+    """The provenance settings of one train job, from what the workflow passes it: the rule
+    (workflow/rules/provenance.smk, which names the model's folder by their hash) and the job
+    (``famnet train``, which records them and refuses to run if its own hash differs) both call this.
+    ``preprocess``: {dataset: {"format", "settings"}}; ``fingerprints``: {dataset: {subject:
+    fingerprint}} of the protocol's datasets (None: not recorded)."""
+    from famnet.methods import method
+
+    import pandas as pd
+
+    artefacts = {d: expected_preprocess(p["settings"], p.get("format"))["hash"] for d, p in preprocess.items()}
+    data = None
+    if fingerprints is not None:     # the protocol's subjects only: another sample's file retrains nothing here
+        subjects = set(pd.read_csv(protocol_csv, usecols=["subject"], dtype=str)["subject"])
+        data = {d: data_digest({s: f for s, f in prints.items() if s in subjects}) for d, prints in fingerprints.items()}
+    table = protocol_table_digest(protocol_csv, reads_aus=method(branch).multitask)
+    return model_settings(protocol, branch, ablation, model, training, classes, aus, table, artefacts, selection, data)
+
+
+# Protocol table columns no model reads: an edit there retrains nothing. The AU column is read only by
+# a method with an AU head (famnet.methods: multitask).
+UNREAD_COLUMNS = ("emotion", "apex_source", "frames_dir", "frame_pattern", "onset", "apex", "offset")
+
+
+def protocol_table_digest(path, reads_aus: bool = True) -> str:
+    """The content hash of a protocol table over the columns a model reads (labels, folds, subjects,
+    samples, datasets; AUs only for ``reads_aus``)."""
+    import pandas as pd
+
+    from famnet.io import ID_TYPES
+
+    table = pd.read_csv(path, dtype={**ID_TYPES, "aus": str}, keep_default_na=False)
+    unread = UNREAD_COLUMNS + (() if reads_aus else ("aus",))
+    return digest(table[[c for c in table.columns if c not in unread]].to_dict("split"))
 
 
 def fused_hash(hash_2d: str, hash_3d: str, weight: float, mode: str) -> str:
@@ -156,10 +269,12 @@ def check_model_hash(frame, expected: str, what: str, path, config_json=None, ex
         if recorded is not None:
             detail = "; differing: " + ("; ".join(differences(recorded, expected_settings)) or "none listed")
     raise ProvenanceError(f"{what}: {path} comes from a model built under other settings than this run's "
-                          f"(model_hash {', '.join(found)}, the run's {expected}{detail}). Rerun snakemake: it "
-                          f"retrains every model whose recorded settings differ from the config")
+                          f"(model_hash {', '.join(found)}, the run's {expected}{detail}). Its folder is named for "
+                          f"the run's settings, so it was copied or edited there: rebuild it with snakemake "
+                          f"--forcerun {path} (then rerun as before)")
 
 
-__all__ = ["NOT_IN_ARRAYS", "ProvenanceError", "digest", "file_digest", "code_version", "differences",
-           "preprocess_provenance", "expected_preprocess", "check_artefacts", "model_settings", "fused_hash",
-           "check_model_hash"]
+__all__ = ["NOT_IN_ARRAYS", "PREPROCESS_COLUMNS", "UNREAD_COLUMNS", "ProvenanceError", "digest", "file_digest",
+           "code_version", "differences", "preprocess_provenance", "expected_preprocess", "source_files",
+           "subject_fingerprint", "data_digest", "check_artefacts", "model_settings", "protocol_table_digest",
+           "fused_hash", "check_model_hash"]

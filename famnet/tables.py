@@ -68,7 +68,7 @@ def method_name(variant: str, seeds: int | None = None) -> str:
 
 
 def model_config_of(predictions_path) -> Path | None:
-    """results/predictions/<p>/<v>/seed<s>/fold<k>.csv -> results/models/<p>/<v>/seed<s>/fold<k>/config.json."""
+    """results/predictions/<p>/<v>/<hash>/seed<s>/fold<k>.csv -> results/models/<p>/<v>/<hash>/seed<s>/fold<k>/config.json."""
     parts = list(Path(predictions_path).parts)
     if "predictions" not in parts:
         return None
@@ -754,6 +754,9 @@ def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict,
                                  reference=evaluation.get("reference", "famnet"), expected_models=expected_models,
                                  min_seeds=evaluation.get("min_seeds", 3),
                                  ensembles=evaluation.get("seed_ensembles", True))
+    # What the numbers were computed under: the table refuses metrics of other evaluation settings.
+    document["evaluation"] = json.loads(json.dumps(evaluation, sort_keys=True))
+    document["model_hashes"] = {variant: e["hash"] for variant, e in (expected_models or {}).items()}
     write_metrics(document, metrics)
     write_figures(document, confusion_png, per_subject_png)
     if forest_png:

@@ -40,6 +40,16 @@ from famnet.models import create_model, multitask_loss
 ABLATIONS = {"none": {}, "no_attention": {"attention": False}, "no_au": {"au_weight": 0.0}, FIXED_RECIPE: {},
              **{name: {"input": kind} for name, kind in INPUT_VARIANTS.items()}}
 TEST_EPOCH_COLUMNS = ["epoch", "dataset", "subject", "sample", "fold", "label", "prediction", "saved"]
+# A run has diverged when a logit's magnitude passes MAX_ABS_LOGIT (a softmax then says 0 or 1 for
+# anything: a sane run of these models stays below about 100), or an epoch's mean loss exceeds the
+# first epoch's by LOSS_GROWTH (orders of magnitude). Such a model's predictions are noise that can
+# score anything: the job fails rather than hand the table an unmarked row (docs/training.md).
+MAX_ABS_LOGIT = 1e4
+LOSS_GROWTH = 1e3
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: the job stops naming protocol, method, fold and epoch."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,14 @@ def use_deterministic_kernels() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def check_loss_growth(run: FoldRun, epoch: int, loss: float, first: float | None, lr: float) -> None:
+    """DivergenceError when this epoch's mean loss is LOSS_GROWTH times the first epoch's or more."""
+    if first is not None and loss > LOSS_GROWTH * max(first, 1e-3):
+        raise DivergenceError(f"protocol {run.protocol!r} {run.variant} fold {run.fold} epoch {epoch}: training "
+                              f"diverged, the mean loss grew from {first:.4g} (epoch 1) to {loss:.4g} (lr {lr:g} too "
+                              f"high?)")
+
+
 def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: bool = True,
                indices: tuple | None = None) -> dict:
     """Train one fold's model; returns {model, norm, log (DataFrame), info (dict for config.json)}.
@@ -287,8 +305,13 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
                                    data.au_targets[batch].to(device), data.au_mask[batch].to(device),
                                    au_weight=au_weight, class_weights=weights)
             if not torch.isfinite(parts.total):
-                raise FloatingPointError(f"protocol {run.protocol!r} {run.variant} fold {run.fold} epoch {epoch}: "
-                                         f"the loss is {parts.total.item()} (non-finite inputs or a too high lr?)")
+                raise DivergenceError(f"protocol {run.protocol!r} {run.variant} fold {run.fold} epoch {epoch}: "
+                                      f"the loss is {parts.total.item()} (non-finite inputs or a too high lr?)")
+            largest = float(out.emotion.detach().abs().max())
+            if largest > MAX_ABS_LOGIT:
+                raise DivergenceError(f"protocol {run.protocol!r} {run.variant} fold {run.fold} epoch {epoch}: "
+                                      f"training diverged, a logit reached {largest:.3g} (bound {MAX_ABS_LOGIT:g}; "
+                                      f"lr {cfg.lr:g} too high?)")
             optimizer.zero_grad(set_to_none=True)
             parts.total.backward()
             optimizer.step()
@@ -300,6 +323,7 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
             totals["correct"] += int((out.emotion.argmax(1) == labels).sum())
             totals["seen"] += n
         seen = max(totals["seen"], 1)
+        check_loss_growth(run, epoch, totals["loss"] / seen, rows[0]["train_loss"] if rows else None, cfg.lr)
         row = {"epoch": epoch, "train_loss": totals["loss"] / seen, "train_emotion_loss": totals["emotion"] / seen,
                "train_au_loss": totals["aus"] / seen, "train_accuracy": totals["correct"] / seen,
                "lr": optimizer.param_groups[0]["lr"], "val_uf1": np.nan, "val_uar": np.nan,
@@ -407,6 +431,6 @@ def save_run(result: dict, out_dir) -> None:
     write_csv_atomic(result["test_epochs"], out_dir / "test_epochs.csv")
 
 
-__all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "TrainConfig", "FoldRun", "resolve_device", "class_weights",
+__all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "MAX_ABS_LOGIT", "LOSS_GROWTH", "DivergenceError", "TrainConfig", "FoldRun", "resolve_device", "class_weights",
            "absent_classes", "epoch_order", "fit_normalisation", "make_optimizer", "make_scheduler",
            "held_out_epoch_rows", "predict_logits", "train_fold", "select_and_train", "save_run"]

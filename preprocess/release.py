@@ -54,7 +54,7 @@ def crop_face(crop: np.ndarray, settings: dict) -> tuple[np.ndarray, float, str]
 def process_release_sample(row, settings: dict) -> tuple[dict, dict]:
     root = Path(row.frames_dir)
     try:
-        flow_image = read_image(root / row.flow_file, FLOW_SIDE, "flow image")
+        flow_image = read_image(root / row.flow_file, FLOW_SIDE, "flow image", flow=True)
         crop = read_image(root / row.apex_file, CROP_SIDE, "apex crop image")
     except ValueError as exc:
         raise PreprocessError(row.dataset, str(exc), row.subject, row.sample) from None

@@ -398,15 +398,17 @@ def run(manifest_path, dataset: str, subject: str, out, settings: dict | None = 
         arrays, meta = process_subject(manifest, dataset, subject, settings, progress=progress)
         keys = None
     meta["seconds"] = round(time.perf_counter() - started, 3)
-    meta["provenance"] = artefact_provenance(settings, rows)
+    meta["provenance"] = artefact_provenance(settings, rows, meta.get("format"))
     write_subject(out, arrays, meta, compress=settings["compress"], keys=keys)
     return meta
 
 
-def artefact_provenance(settings: dict, rows: pd.DataFrame) -> dict:
-    """What built the artefact (famnet.provenance): the settings that shape its arrays and their
-    hash, which the train job checks; the subject's manifest rows and the code, recorded."""
-    from famnet.provenance import code_version, digest, preprocess_provenance
+def artefact_provenance(settings: dict, rows: pd.DataFrame, format_name: str | None = None) -> dict:
+    """What built the artefact (famnet.provenance): the settings that shape its arrays (those its
+    format reads) and their hash, and the fingerprint of what it read (``inputs``: its manifest
+    rows' preprocessing columns and its source files), which the train job checks; the subject's
+    manifest rows and the code, recorded."""
+    from famnet.provenance import code_version, digest, preprocess_provenance, subject_fingerprint
 
-    return {**preprocess_provenance(settings), "manifest_rows": digest(rows.astype(str).to_dict("records")),
-            "code_version": code_version()}
+    return {**preprocess_provenance(settings, format_name), "inputs": subject_fingerprint(rows),
+            "manifest_rows": digest(rows.astype(str).to_dict("records")), "code_version": code_version()}

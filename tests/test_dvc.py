@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from famnet.config import deep_update
-from workflow_run import tool_env
+from workflow_run import settings_folder, tool_env
 
 REPO = Path(__file__).resolve().parent.parent
 COPIED = ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore", "workflow", "config", "profiles", "famnet", "preprocess")
@@ -84,7 +84,8 @@ def test_a_fresh_clone_pulls_everything_and_snakemake_plans_nothing(round_trip):
     origin, clone, pulled = round_trip
     assert (clone / "results" / "tables" / "all.csv").read_bytes() == \
         (origin / "results" / "tables" / "all.csv").read_bytes()
-    assert (clone / "results" / "models" / "synthetic" / "amnet3d" / "seed0" / "fold0" / "model.safetensors").is_file()
+    models = settings_folder(clone / "results" / "models" / "synthetic" / "amnet3d")
+    assert (models / "seed0" / "fold0" / "model.safetensors").is_file()
     assert "up to date" in _run(clone, "dvc", "status")
     # Restored files carry the pull's timestamps: --touch marks them up to date in DAG order.
     _run(clone, sys.executable, "-m", "snakemake", "--touch", "--cores", "1")

@@ -1,9 +1,12 @@
 """A run interrupted by SIGINT to Snakemake alone, a preprocess setting changed, a plain rerun: the
-rerun rebuilds what is stale and the table equals a clean run's (docs/provenance.md).
+rerun builds everything of the new setting, keeps what the old one built, and the table equals a
+clean run's (docs/provenance.md).
 
 The probe this reproduces: Snakemake stops on SIGINT, the job it was running (same process group,
 not signalled) finishes its outputs with no metadata and an incomplete marker, which Snakemake
-ignores after a checkpoint; a setting changed next went unseen for that output."""
+ignores after a checkpoint; a setting changed next once went unseen for that output. Now each
+setting's outputs have a folder of their own (named by the settings' hash), so the crop-48
+artefacts cannot stand in for crop-32 ones."""
 
 import json
 import os
@@ -58,7 +61,7 @@ def interrupted_then_rerun(smoke_run, tmp_path_factory):
     process = start(work, ("config/ci.yaml", "config/one_method.yaml", "config/crop48.yaml"))
     artefacts = work / "results" / "preprocessed"
     deadline = time.monotonic() + 600
-    while len(list(artefacts.glob("*/*.npz"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+    while len(list(artefacts.glob("*/*/*.npz"))) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be interrupted:\n" + process.stdout.read()[-3000:]
     os.kill(process.pid, signal.SIGINT)
@@ -67,7 +70,7 @@ def interrupted_then_rerun(smoke_run, tmp_path_factory):
     while jobs_running(work) and time.monotonic() < deadline:    # the orphaned job finishes its outputs
         time.sleep(0.5)
     state = {"log": first_log, "markers": [str(p) for p in incomplete_markers(work)],
-             "artefacts": sorted(p.name for p in artefacts.glob("*/*.npz"))}
+             "artefacts": sorted(str(p.relative_to(artefacts)) for p in artefacts.glob("*/*/*.npz"))}
     # 2. The setting changed back to ci.yaml's 32, a plain rerun.
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/ci.yaml",
                              "config/one_method.yaml"], cwd=work, env=tool_env(), capture_output=True, text=True,
@@ -88,20 +91,30 @@ def test_the_interruption_left_what_the_probe_saw(interrupted_then_rerun):
         state["log"][-2000:]
 
 
-def test_every_artefact_has_the_new_setting_and_no_marker_survives(interrupted_then_rerun):
+def test_the_new_setting_has_every_artefact_and_the_old_ones_are_kept(interrupted_then_rerun):
     from preprocess.artifact import load_subject
 
     work, state = interrupted_then_rerun
-    paths = sorted((work / "results" / "preprocessed").glob("*/*.npz"))
-    assert len(paths) == 6
-    for path in paths:
+    root = work / "results" / "preprocessed"
+    crops = {}
+    for path in sorted(root.glob("*/*/*.npz")):
         artefact = load_subject(path, keys=["apex_rgb"])
-        assert artefact["provenance"]["settings"]["crop_size"] == 32, path
+        crop = artefact["provenance"]["settings"]["crop_size"]
+        assert artefact["provenance"]["hash"] == path.parent.name, path            # the folder is its settings'
         assert artefact["meta"]["provenance"] == artefact["provenance"], path      # sidecar and arrays agree
-        assert artefact["apex_rgb"].shape[1:] == (32, 32, 3), path
-    assert incomplete_markers(work) == []
-    # the rerun said why it rebuilt the interrupted subjects, and afterwards nothing is left to do
-    assert "Updated input files: results/stale/preprocess/" in state["rerun"]
+        assert artefact["apex_rgb"].shape[1:] == (crop, crop, 3), path
+        crops.setdefault(crop, []).append(str(path.relative_to(root)))
+    assert len(crops[32]) == 6                                                     # every subject at crop 32
+    # what the interrupted crop-48 run finished is still there, untouched by the rerun
+    assert sorted(crops[48]) == state["artefacts"] and len(crops[48]) >= 2
+    # no incomplete marker names an output of the settings now in use
+    from base64 import urlsafe_b64decode
+
+    marked = ["".join(p.lstrip("@") for p in m.relative_to(work / ".snakemake" / "incomplete").parts)
+              for m in incomplete_markers(work) if m.name != "migration_underway"]
+    assert not [path for path in marked if any(folder in urlsafe_b64decode(path).decode()
+                                                for folder in {p.split("/")[1] for p in crops[32]})]
+    assert "results/stale" not in state["rerun"] and not (work / "results" / "stale").exists()
     assert "Nothing to be done" in state["again"], state["again"][-2000:]
     # every model records artefacts of the run's settings
     for config in (work / "results" / "models").rglob("config.json"):

@@ -9,7 +9,9 @@ import numpy as np
 import yaml
 
 from preprocess.artifact import load_subject
-from workflow_run import tool_env, workflow_copy
+from workflow_run import settings_folder, tool_env, workflow_copy
+
+from famnet.provenance import expected_preprocess
 
 CONFIG = {
     "run": {"protocols": ["one"]},
@@ -27,18 +29,21 @@ def test_preprocess_rules_process_every_subject_with_log_benchmark_and_qc(tmp_pa
     work = workflow_copy(tmp_path)
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(CONFIG))   # the Snakefile's default config
     # The preprocessing targets only (this config has no training section).
-    result = subprocess.run([sys.executable, "-m", "snakemake", "results/preprocessed/syn_smic.report.json",
-                             "--cores", "2"], cwd=work, env=tool_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "preprocessed", "--cores", "2"], cwd=work,
+                            env=tool_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = json.loads((work / "results" / "preprocessed" / "syn_smic.report.json").read_text())
+    # the artefacts' folder is named by the hash of the settings that built them (SMIC: 100 fps)
+    folder = settings_folder(work / "results" / "preprocessed" / "syn_smic")
+    assert folder.name == expected_preprocess({**CONFIG["preprocess"], "fps": 100}, "smic")["hash"]
+    report = json.loads(folder.with_suffix(".report.json").read_text())
     assert report["subjects"] == 2 and report["samples_processed"] == 6 and report["skipped"] == []
     for subject in ("s01", "s02"):
-        data = load_subject(work / "results" / "preprocessed" / "syn_smic" / f"{subject}.npz")
+        data = load_subject(folder / f"{subject}.npz")
         assert data["clip"].shape == (3, 8, 3, 48, 48) and data["flow"].shape == (3, 3, 48, 48)
         assert set(data["apex_source"]) == {"estimated"} and data["meta"]["subject"] == f"syn_smic/{subject}"
         assert np.isfinite(data["flow"].astype(np.float32)).all()
-        assert (work / "results" / "qc" / "syn_smic" / f"{subject}.png").stat().st_size > 10_000
-        assert (work / "results" / "benchmarks" / "preprocess" / "syn_smic" / f"{subject}.tsv").is_file()
-        log = (work / "results" / "logs" / "preprocess" / "syn_smic" / f"{subject}.log").read_text()
+        assert (work / "results" / "qc" / "syn_smic" / folder.name / f"{subject}.png").stat().st_size > 10_000
+        assert (work / "results" / "benchmarks" / "preprocess" / "syn_smic" / folder.name / f"{subject}.tsv").is_file()
+        assert data["provenance"]["hash"] == folder.name and len(data["provenance"]["inputs"]) == 16
+        log = (work / "results" / "logs" / "preprocess" / "syn_smic" / folder.name / f"{subject}.log").read_text()
         assert "3/3" in log and "3 samples preprocessed, 0 skipped" in log   # progress bar and summary

@@ -158,6 +158,34 @@ def test_every_problem_of_the_list_is_reported_at_once_naming_source_subject_and
         assert part in message, (part, message)
 
 
+def test_a_flow_image_of_one_channel_is_named_not_read_as_three_equal_ones(tmp_path):
+    raw = pd.read_csv(RELEASE / LIST_NAME, dtype=str, keep_default_na=False)
+    rows = raw.head(3).copy()
+    root = copy_release(tmp_path / "release", rows)
+    flow = root / f"{FLOW_DIR}/{rows.loc[1, 'sub']}_{rows.loc[1, 'filename_o']} .png"
+    grey = cv2.imread(str(flow))[:, :, 0]
+    flow.unlink()
+    cv2.imwrite(str(flow), grey)                                     # one channel, as the issue found it
+    crop = root / CROP_DIR / rows.loc[2, "imagename"]
+    crop_grey = cv2.imread(str(crop), cv2.IMREAD_GRAYSCALE)
+    crop.unlink()
+    cv2.imwrite(str(crop), crop_grey)                                # a greyscale crop: converted, as SAMM's
+    with pytest.raises(DatasetError) as error:
+        build_manifest("pub", "megc2019_public", root)
+    message = str(error.value)
+    assert message.startswith(f"dataset 'pub', subject 'casme2/{rows.loc[1, 'sub']}', sample "
+                              f"'{rows.loc[1, 'filename_o']}': flow image")
+    assert "has 1 channel, not the three of a flow image (u, v, strain)" in message
+    assert rows.loc[2, "filename_o"] not in message
+    from famnet.datasets.megc2019_public import read_image
+
+    assert read_image(crop, 224, "apex crop image").shape == (224, 224, 3)
+    flow.unlink()
+    cv2.imwrite(str(flow), np.dstack([grey, grey, grey, np.full_like(grey, 255)]))   # RGBA: not the encoding
+    with pytest.raises(ValueError, match="has 4 channels, not the three of a flow image"):
+        read_image(flow, 28, "flow image", flow=True)
+
+
 def test_a_row_missing_from_its_au_sheet_is_an_error_naming_it(tmp_path):
     raw = pd.read_csv(RELEASE / LIST_NAME, dtype=str, keep_default_na=False)
     rows = raw.head(2).copy()

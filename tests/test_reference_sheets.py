@@ -264,4 +264,6 @@ def test_the_paper_size_plan_fits_the_kernels_argument_limits(built_protocols):
     assert len(lengths) == 9 and max(max(v) for v in lengths.values()) < 8192
     assert all(max(v) - min(v) <= 16 for v in lengths.values()), {k: (min(v), max(v)) for k, v in lengths.items()}
     train = by_program["famnet train"][0]
-    assert "--preprocessed results/preprocessed " in train   # from the preprocess rule's declared outputs
+    # the artefacts' folders, named by the settings hash of each dataset (the preprocess rule's outputs)
+    assert re.search(r"--preprocessed-json '\{\"casme2\": \"results/preprocessed/casme2/[0-9a-f]{16}\", ", train), train
+    assert re.search(r"--model-hash [0-9a-f]{16} ", train) and "--manifests-json" in train

@@ -380,11 +380,11 @@ def test_predictions_have_the_documented_columns(trained):
                                    + [f"logit_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES]
                                    + [f"au_{a}" for a in AUS] + ["model_hash", "code_version", "device"])
     # what built the model, on every row: its config.json's settings hash, code version and device
-    from famnet.provenance import digest, file_digest
+    from famnet.provenance import digest, protocol_table_digest
 
     provenance = json.loads((out / "model" / "config.json").read_text())["provenance"]
     assert provenance["hash"] == digest(provenance["settings"]) and (frame["model_hash"] == provenance["hash"]).all()
-    assert provenance["settings"]["protocol_table"] == file_digest(trained[0] / "protocol.csv")
+    assert provenance["settings"]["protocol_table"] == protocol_table_digest(trained[0] / "protocol.csv")
     assert provenance["settings"]["training"] == FAST and provenance["settings"]["model"] == {"input": "flow"}
     assert (frame["device"] == "cpu").all() and frame["code_version"].str.len().gt(0).all()
     assert len(frame) == 6 and (frame["fold"] == 2).all() and (frame["subject"] == "toy/sub03").all()
@@ -392,6 +392,27 @@ def test_predictions_have_the_documented_columns(trained):
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert (frame["prediction"] == probabilities.argmax(axis=1)).all()
     assert frame[[f"au_{a}" for a in AUS]].stack().between(0, 1).all()
+
+
+def test_the_table_hash_covers_what_a_model_reads(toy, tmp_path):
+    """A model's settings carry the protocol table's content over the columns it reads: a label or a
+    fold changes it; the emotion word does not; the AUs only for a method with an AU head."""
+    from famnet.provenance import protocol_table_digest
+
+    root, _ = toy
+    table = pd.read_csv(root / "protocol.csv", dtype=str, keep_default_na=False)
+
+    def digests(edit):
+        changed = table.copy()
+        edit(changed)
+        changed.to_csv(tmp_path / "t.csv", index=False)
+        return protocol_table_digest(tmp_path / "t.csv"), protocol_table_digest(tmp_path / "t.csv", reads_aus=False)
+
+    plain = digests(lambda t: None)
+    assert digests(lambda t: t.__setitem__("emotion", "x")) == plain
+    assert all(a != b for a, b in zip(digests(lambda t: t.loc.__setitem__((0, "label"), "2")), plain))
+    aus = digests(lambda t: t.loc.__setitem__((0, "aus"), "25"))
+    assert aus[0] != plain[0] and aus[1] == plain[1]
 
 
 def test_predict_reloads_the_model_and_repeats_the_predictions_exactly(trained, tmp_path):
@@ -516,3 +537,28 @@ def test_oracle_picks_the_best_test_epoch_per_fold_latest_on_ties():
     assert choices[["fold", "epoch", "accuracy", "last_accuracy"]].values.tolist() == [[0, 3, 1.0, 1.0], [1, 1, 1.0, 0.0]]
     # files without the saved column (written before it existed) count the last epoch as saved
     assert choices[["saved_epoch", "saved_accuracy"]].values.tolist() == [[3, 1.0], [3, 0.0]]
+
+
+def test_a_diverging_run_fails_naming_protocol_method_fold_and_epoch(toy, tmp_path, capsys):
+    """lr 1000 (the issue's probe): the loss grew by orders of magnitude and the logits reached about
+    1e9 while training accuracy read 1.0; that model must never reach the table."""
+    from famnet.train import DivergenceError, check_loss_growth
+
+    root, table = toy
+    run = FoldRun("toy", "ststnet", fold=1, seed=0, classes=CLASSES, aus=AUS, model_config={"input_size": 16})
+    data = load_protocol_data(table, root / "preprocessed", run.input, [])
+    cfg = TrainConfig.from_dict({**FAST, "epochs": 20, "lr": 1000.0, "optimizer": "adam"})
+    with pytest.raises(DivergenceError, match=r"protocol 'toy' ststnet fold 1 epoch \d+: training diverged"):
+        train_fold(run, data, cfg, progress=False)
+    check_loss_growth(run, 3, 900.0, 1.0, 0.1)                     # under the bound: no error
+    with pytest.raises(DivergenceError, match=r"epoch 4: training diverged, the mean loss grew from 1.32 \(epoch 1\) "
+                                              r"to 3e\+07 \(lr 0.1 too high\?\)"):
+        check_loss_growth(run, 4, 3.0e7, 1.32, 0.1)
+    # through the CLI: one line naming the run, exit 1, no model written
+    code = cli(["train", "--protocol-csv", str(root / "protocol.csv"), "--preprocessed", str(root / "preprocessed"),
+                "--protocol", "toy", "--branch", "ststnet", "--fold", "1", "--quiet",
+                "--model-json", json.dumps({"input_size": 16}),
+                "--training-json", json.dumps({**FAST, "epochs": 20, "lr": 1000.0, "optimizer": "adam"}),
+                "--classes-json", json.dumps(CLASSES), "--out-dir", str(tmp_path / "model")])
+    assert code == 1 and "error: protocol 'toy' ststnet fold 1 epoch" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

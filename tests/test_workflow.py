@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_run import snakemake, workflow_copy
+from workflow_run import settings_folder, snakemake, workflow_copy
 
 
 def test_main_job_builds_the_synthetic_composite(smoke_run):
@@ -34,7 +34,7 @@ def test_class_names_follow_the_config_order_from_protocol_to_metrics(smoke_run)
     assert classes != sorted(classes)
     table = pd.read_csv(results / "protocols" / "synthetic.csv")
     assert dict(zip(table["class"], table["label"])) == {name: i for i, name in enumerate(classes)}
-    predictions = pd.read_csv(results / "predictions" / "synthetic" / "amnet2d" / "seed0" / "fold0.csv")
+    predictions = pd.read_csv(settings_folder(results / "predictions" / "synthetic" / "amnet2d") / "seed0" / "fold0.csv")
     assert [c for c in predictions.columns if c.startswith("prob_")] == [f"prob_{name}" for name in classes]
     merged = predictions.merge(table[["subject", "sample", "class"]], on=["subject", "sample"])
     assert (merged["label"].map(dict(enumerate(classes))) == merged["class"]).all()
@@ -59,17 +59,17 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     assert (table["seeds"] == 1).all() and table["config_hash"].str.len().eq(12).all()
     # what built the models, as they recorded it: the device resolved when the DAG was built (no GPU here)
     assert (table["device"] == "cpu").all() and table["code_version"].nunique() == 1
-    info = json.loads((results / "models" / "synthetic" / "amnet2d" / "seed0" / "fold0" / "config.json").read_text())
+    info = json.loads((settings_folder(results / "models" / "synthetic" / "amnet2d") / "seed0" / "fold0" / "config.json").read_text())
     assert info["training"]["device"] == "cpu" and info["provenance"]["device"] == "cpu"
     assert info["provenance"]["code_version"] == str(table["code_version"].iloc[0])
     assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
     for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
-        assert len(list((results / "predictions" / "synthetic" / variant / "seed0").glob("fold*.csv"))) == 6
+        assert len(list((settings_folder(results / "predictions" / "synthetic" / variant) / "seed0").glob("fold*.csv"))) == 6
     for figure in ("synthetic_confusion.png", "synthetic_per_subject.png", "synthetic_forest.png",
                    "synthetic_selection.png"):
         assert (results / "figures" / figure).stat().st_size > 5000
     for fold in range(6):
-        model_dir = results / "models" / "synthetic" / "amnet3d" / "seed0" / f"fold{fold}"
+        model_dir = settings_folder(results / "models" / "synthetic" / "amnet3d") / "seed0" / f"fold{fold}"
         assert {p.name for p in model_dir.iterdir()} >= {"model.safetensors", "config.json", "train_log.csv"}
 
 
@@ -122,7 +122,7 @@ def test_a_selected_method_searches_on_inner_training_subjects_and_records_its_c
     subjects = set(protocol["subject"])
     chosen = {}
     for fold in range(6):
-        info = json.loads((results / "models" / "synthetic" / "ststnet" / "seed0" / f"fold{fold}" /
+        info = json.loads((settings_folder(results / "models" / "synthetic" / "ststnet") / "seed0" / f"fold{fold}" /
                            "config.json").read_text())
         held_out = set(protocol.loc[protocol["fold"] == fold, "subject"])
         selection = info["selection"]
@@ -134,7 +134,7 @@ def test_a_selected_method_searches_on_inner_training_subjects_and_records_its_c
         assert selection["candidates"][selection["chosen"]]["inner_uf1"] == best
         assert info["training"]["lr"] == selection["chosen_settings"]["lr"]
         assert info["provenance"]["settings"]["selection"]["grid"] == {"lr": [0.0002, 0.002]}
-        predictions = pd.read_csv(results / "predictions" / "synthetic" / "ststnet" / "seed0" / f"fold{fold}.csv")
+        predictions = pd.read_csv(settings_folder(results / "predictions" / "synthetic" / "ststnet") / "seed0" / f"fold{fold}.csv")
         assert (predictions["selected"] == selection["chosen_label"]).all()
         chosen[str(fold)] = selection["chosen_label"]
     metrics = json.loads((results / "metrics" / "synthetic.json").read_text())
@@ -237,10 +237,10 @@ def test_baselines_sit_beside_famnet_with_their_papers_numbers_and_the_oracle(sm
             assert f["accuracy"] >= f["last_accuracy"]
             assert f["last_accuracy"] == pytest.approx(per_subject[subject_of_fold[f["fold"]]])
             assert (f["saved_epoch"], f["saved_accuracy"]) == (f["last_epoch"], f["last_accuracy"])
-        model = results / "models" / "synthetic" / variant / "seed0" / "fold0"
+        model = settings_folder(results / "models" / "synthetic" / variant) / "seed0" / "fold0"
         info = yaml.safe_load((model / "config.json").read_text())
         assert len(pd.read_csv(model / "test_epochs.csv")) == epochs * info["samples"]["test"]
-    st = yaml.safe_load((results / "models" / "synthetic" / "ststnet" / "seed0" / "fold0" / "config.json").read_text())
+    st = yaml.safe_load((settings_folder(results / "models" / "synthetic" / "ststnet") / "seed0" / "fold0" / "config.json").read_text())
     assert st["input_spec"] == {"kind": "flow", "channels": ["u", "v", "strain"], "size": 28, "per_image": "minmax_255",
                                 "standardise": False}
     # The paper's recipe (Adam, batch 256, constant lr, no flip) with config.yaml's demo departures over it.
@@ -261,7 +261,7 @@ def test_the_report_gathers_the_table_figures_protocol_counts_and_qc(smoke_run, 
     assert result.returncode == 0, result.stderr[-3000:]
     html = out.read_text()
     results = smoke_run / "results"
-    qc = sorted(p.name for p in (results / "qc").glob("*/*.png"))
+    qc = sorted(p.name for p in (results / "qc").glob("*/*/*.png"))
     assert len(qc) == 6
     for entry in ["all.csv", "comparisons.csv", "synthetic_confusion.png", "synthetic_per_subject.png",
                   "synthetic_forest.png", "synthetic_selection.png", "synthetic.json", *qc]:
@@ -305,7 +305,7 @@ def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(
         rows = pd.read_csv(results / "protocols" / f"{protocol}.csv", dtype=str)
         dataset_of = dict(zip(rows["subject"], rows["dataset"]))
         for variant in ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet"):
-            runs = sorted((results / "models" / protocol / variant / "seed0").glob("fold*/config.json"))
+            runs = sorted((settings_folder(results / "models" / protocol / variant) / "seed0").glob("fold*/config.json"))
             assert len(runs) == folds, (protocol, variant)
             for path in runs:
                 info = json.loads(path.read_text())
@@ -315,4 +315,4 @@ def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(
                 assert {dataset_of[s] for s in info["held_out_subjects"]} == held_out
                 if protocol == "synthetic_holdout":
                     assert trained_on == {"syn_casme2", "syn_smic"}
-        assert len(list((results / "predictions" / protocol / "famnet" / "seed0").glob("fold*.csv"))) == folds
+        assert len(list((settings_folder(results / "predictions" / protocol / "famnet") / "seed0").glob("fold*.csv"))) == folds

@@ -30,3 +30,11 @@ def snakemake(work: Path, *args: str, configfiles: tuple[str, ...] = ("config/ci
     # Targets go before --configfile, which takes every following word as a config file.
     return subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configfiles],
                           cwd=work, env=tool_env(), capture_output=True, text=True, timeout=900)
+
+
+def settings_folder(parent: Path) -> Path:
+    """The one settings-named folder under ``parent`` (results/models/<protocol>/<variant>/<hash>,
+    results/preprocessed/<dataset>/<hash>, ...) of a run made under a single config."""
+    folders = [p for p in Path(parent).iterdir() if p.is_dir()]
+    assert len(folders) == 1, f"{parent}: expected one settings folder, found {[p.name for p in folders]}"
+    return folders[0]

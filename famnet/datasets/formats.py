@@ -38,6 +38,10 @@ class Format:
     # The emotion words its sheet (or folders) use, lower-cased: any other word in a row is a typo
     # or an unknown label, reported with the row unless datasets.<name>.accept_emotions lists it.
     emotions: tuple[str, ...] = ()
+    # The preprocess keys its preprocessing reads (None: all): only these enter its artefacts' hash,
+    # so a setting the format never uses rebuilds none of its artefacts.
+    preprocess_keys: tuple[str, ...] | None = None
+    list_file: str | None = None          # the release's own sample list (relative to its root): a manifest input
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
@@ -58,7 +62,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            inputs=("apex", "flow", "apex_flow", "flow_regions"),
            arrays=("sample", "apex_rgb", "flow", "landmarks", "align_matrix", "face_box", "face_score"),
            flow_encoding="minmax_255", sources=("casme2", "samm", "smic"), options=("au_sheets",),
-           emotions=("negative", "positive", "surprise")),
+           emotions=("negative", "positive", "surprise"),
+           # preprocess/release.py: the crop's side and colour, MTCNN's box for dlib (device, limits), fps
+           preprocess_keys=("crop_size", "colour", "device", "min_face_size", "min_face_score", "fps"),
+           list_file="combined_3_class2_for_optical_flow.csv"),
 )}
 
 FLOW_ENCODINGS = ("pixels", "minmax_255")

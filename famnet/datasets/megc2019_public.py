@@ -44,9 +44,12 @@ def flow_file(sub: str, sample: str) -> str:
     return f"{FLOW_DIR}/{sub}_{sample} .png"
 
 
-def read_image(path: Path, side: int, what: str) -> np.ndarray:
-    """An 8-bit side x side image as RGB (a one-channel file as three equal channels), or ValueError
-    saying what is wrong with it."""
+def read_image(path: Path, side: int, what: str, flow: bool = False) -> np.ndarray:
+    """An 8-bit side x side image as RGB, or ValueError saying what is wrong with it. A flow image
+    (``flow``) must hold three channels, u, v and strain: a one-channel file would be read as the
+    same channel three times, and a fourth channel is no part of the release's encoding. An apex
+    crop may be greyscale (SAMM's are): then its one channel is repeated, as the video formats'
+    greyscale frames are (docs/datasets.md); an alpha channel is dropped."""
     import cv2
 
     from preprocess.run import damage
@@ -61,6 +64,10 @@ def read_image(path: Path, side: int, what: str) -> np.ndarray:
         raise ValueError(f"{what} {path} is damaged ({reason or 'cannot be decoded'})")
     if image.dtype != np.uint8:
         raise ValueError(f"{what} {path} is {image.dtype}, not 8-bit")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if flow and channels != 3:
+        raise ValueError(f"{what} {path} has {channels} channel{'s' if channels != 1 else ''}, not the three of a "
+                         f"flow image (u, v, strain)")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.shape[2] == 4:
@@ -131,7 +138,7 @@ def load(dataset: str, root, annotation=None, errata=None, problems=None, au_she
         bad = False
         for what, (relative, side) in files.items():
             try:
-                read_image(root / relative, side, f"{what} image")
+                read_image(root / relative, side, f"{what} image", flow=what == "flow")
             except ValueError as exc:
                 problem(str(exc))
                 bad = True

@@ -35,7 +35,12 @@ def manifest_inputs(wildcards):
         check_paths(wildcards.dataset, spec["format"], spec["root"], spec.get("annotation"))
     except DatasetError as error:
         raise WorkflowError(str(error)) from None
+    from famnet.datasets.formats import get_format
+
     inputs = {"sheet": spec["annotation"]} if spec.get("annotation") else {}
+    listed = get_format(spec["format"]).list_file      # a release's own sample list (labels, file names)
+    if listed:
+        inputs["sample_list"] = str(Path(spec["root"]) / listed)
     inputs.update({f"au_sheet_{source}": sheet for source, sheet in (spec.get("au_sheets") or {}).items()})
     if dataset_errata(wildcards.dataset) not in ("builtin", "none"):
         inputs["errata"] = dataset_errata(wildcards.dataset)

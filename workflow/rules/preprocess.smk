@@ -5,7 +5,8 @@
 # resolved from it.
 import json
 
-# Where every artefact lives: the preprocess rule's outputs and the train rule's --preprocessed.
+# Where every artefact lives: results/preprocessed/<dataset>/<artefact hash>/ (provenance.smk's
+# artefact_dir): the preprocess rule's outputs and the train rule's --preprocessed-json.
 PREPROCESSED = "results/preprocessed"
 
 
@@ -21,7 +22,7 @@ def preprocess_settings_json(dataset):
 
 def manifest_subjects(dataset):
     """Local subject ids (without the '<dataset>/' prefix) of a dataset, from its manifest; a composite
-    release's keep their source ('casme2/sub01': results/preprocessed/<dataset>/casme2/sub01.npz)."""
+    release's keep their source ('casme2/sub01': results/preprocessed/<dataset>/<hash>/casme2/sub01.npz)."""
     from famnet.datasets import read_manifest
 
     path = checkpoints.manifest.get(dataset=dataset).output[0]
@@ -44,31 +45,42 @@ def preprocessed_targets(wildcards=None, datasets=None):
     datasets (default: run_datasets())."""
     targets = []
     for dataset in datasets or run_datasets():
-        targets.append(f"{PREPROCESSED}/{dataset}.report.json")
+        folder, artefact = artefact_dir(dataset), expected_artefact(dataset)["hash"]
+        targets.append(f"{folder}.report.json")
         for subject in manifest_subjects(dataset):
-            targets += [f"{PREPROCESSED}/{dataset}/{subject}.npz",
-                        f"{PREPROCESSED}/{dataset}/{subject}.json",
-                        f"results/qc/{dataset}/{subject}.png"]
+            targets += [f"{folder}/{subject}.npz", f"{folder}/{subject}.json",
+                        f"results/qc/{dataset}/{artefact}/{subject}.png"]
     return targets
+
+
+wildcard_constraints:
+    artefact=r"[0-9a-f]{16}",
 
 
 rule preprocess:
     wildcard_constraints:
         subject=r"[^/]+(/[^/]+)?",
     input:
-        manifest="results/manifest/{dataset}.csv",
-        stale=stale_artefact,   # a marker when the existing artefact is interrupted or outdated (provenance.smk)
+        # ancient: a rebuilt manifest (an AU sheet edited, another subject's row) reruns no artefact
+        # by its time; what this subject reads is the `inputs` param below.
+        manifest=ancient("results/manifest/{dataset}.csv"),
     output:
-        npz=f"{PREPROCESSED}/{{dataset}}/{{subject}}.npz",
-        meta=f"{PREPROCESSED}/{{dataset}}/{{subject}}.json",
-        qc=report("results/qc/{dataset}/{subject}.png", caption="../report/qc.rst", category="Quality control",
-                  subcategory="{dataset}", labels={"dataset": "{dataset}", "subject": "{subject}"}),
+        npz=f"{PREPROCESSED}/{{dataset}}/{{artefact}}/{{subject}}.npz",
+        meta=f"{PREPROCESSED}/{{dataset}}/{{artefact}}/{{subject}}.json",
+        qc=report("results/qc/{dataset}/{artefact}/{subject}.png", caption="../report/qc.rst",
+                  category="Quality control", subcategory="{dataset}",
+                  labels={"dataset": "{dataset}", "subject": "{subject}"}),
     params:
         settings=lambda w: preprocess_settings_json(w.dataset),
+        artefact=lambda w: check_folder_hash(f"dataset {w.dataset!r}: artefact folder", w.artefact,
+                                             expected_artefact(w.dataset)["hash"]),
+        # The fingerprint of the subject's manifest rows and source files (famnet.provenance):
+        # Snakemake reruns the job when it changes; the artefact records it and the train job checks it.
+        inputs=lambda w: subject_inputs(w.dataset, w.subject),
     log:
-        "results/logs/preprocess/{dataset}/{subject}.log",
+        "results/logs/preprocess/{dataset}/{artefact}/{subject}.log",
     benchmark:
-        "results/benchmarks/preprocess/{dataset}/{subject}.tsv"
+        "results/benchmarks/preprocess/{dataset}/{artefact}/{subject}.tsv"
     threads: lambda w: int((config.get("preprocess") or {}).get("threads", 1))
     resources:
         mem_mb=3000,
@@ -83,11 +95,11 @@ rule preprocess_report:
     """Per dataset: samples processed, every skipped sample with its reason (on_no_face: skip) and every
     damaged frame substituted (damaged_frames)."""
     input:
-        lambda w: [f"{PREPROCESSED}/{w.dataset}/{s}.json" for s in manifest_subjects(w.dataset)],
+        lambda w: [f"{PREPROCESSED}/{w.dataset}/{w.artefact}/{s}.json" for s in manifest_subjects(w.dataset)],
     output:
-        f"{PREPROCESSED}/{{dataset}}.report.json",
+        f"{PREPROCESSED}/{{dataset}}/{{artefact}}.report.json",
     log:
-        "results/logs/preprocess_report/{dataset}.log",
+        "results/logs/preprocess_report/{dataset}/{artefact}.log",
     threads: 1
     resources:
         mem_mb=500,

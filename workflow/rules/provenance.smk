@@ -1,43 +1,21 @@
-# What each output must have been built with, and the rebuild of those that were not
-# (famnet/provenance.py, docs/provenance.md).
+# What each output is built from, and the folder it is written to (famnet/provenance.py,
+# docs/provenance.md).
 #
-# Snakemake reruns a job whose params or code changed only while it holds the job's metadata. A
-# run interrupted by SIGINT to Snakemake alone lets the running job finish its outputs with no
-# metadata and an incomplete marker, which Snakemake then ignores for jobs after a checkpoint (all
-# of ours). So every preprocess and train job has one more input, a marker file of its own under
-# results/stale/ (created old, mtime 0). When the DAG is built and the job's existing outputs were
-# left by an interrupted job, or record other settings than the config asks for now, the marker is
-# touched: it is then newer than the outputs and Snakemake reruns the job as for any updated input
-# (the dry run says "Updated input files: results/stale/..."). The marker's path never changes, so
-# the set of inputs Snakemake records stays the same and nothing reruns twice; a dry run that finds
-# an output stale touches its marker too, which only says what the next run would do anyway.
+# Every artefact, model and prediction lives in a folder named by the hash of what built it:
+#   results/preprocessed/<dataset>/<artefact hash>/<subject>.npz   the preprocess settings its format reads
+#   results/models/<protocol>/<variant>/<model hash>/seed<s>/fold<k>/   everything its train job is given,
+#   results/predictions/<protocol>/<variant>/<model hash>/seed<s>/fold<k>.csv   the source data's fingerprints too
+# So a changed setting or source file is a new folder: nothing is ever stale in place, nothing
+# trained under other settings is overwritten (switching back finds it again), and building the DAG
+# reads files but never writes one (a dry run changes nothing). Within a folder a subject's source
+# files are a param of its preprocess job (Snakemake reruns it when they change) and are checked
+# again by every train job. The functions here only compute; the hashes come from the same
+# functions the jobs call (famnet.provenance), and each job refuses to run when its own differs.
 import functools
 import os
 
-from famnet.provenance import digest, expected_preprocess, file_digest, fused_hash, model_settings
-
-
-def read_incomplete_markers():
-    """Outputs Snakemake marked incomplete (.snakemake/incomplete/<urlsafe base64 of the path>,
-    a long path split into '@'-prefixed parts: snakemake 9's FilePersistence), read once."""
-    from base64 import urlsafe_b64decode
-
-    root = Path(".snakemake") / "incomplete"
-    paths = set()
-    if not root.is_dir():
-        return paths
-    for marker in root.rglob("*"):
-        if not marker.is_file() or marker.name == "migration_underway":
-            continue
-        encoded = "".join(part.lstrip("@") for part in marker.relative_to(root).parts)
-        try:
-            paths.add(os.path.normpath(urlsafe_b64decode(encoded).decode()))
-        except ValueError:
-            continue
-    return paths
-
-
-INCOMPLETE = read_incomplete_markers()
+from famnet.provenance import data_digest, dataset_fingerprints, digest, expected_preprocess, fused_hash, \
+    subject_fingerprint, train_job_settings
 
 
 def resolved_device():
@@ -64,98 +42,81 @@ def preprocess_section(dataset):
     return json.loads(preprocess_settings_json(dataset))
 
 
+def preprocess_spec(dataset):
+    """What a train job is told of a dataset's artefacts: its format and preprocess section."""
+    return {"format": dataset_spec(dataset)["format"], "settings": preprocess_section(dataset)}
+
+
 @functools.lru_cache(maxsize=None)
 def expected_artefact(dataset):
-    return expected_preprocess(preprocess_section(dataset))
+    return expected_preprocess(preprocess_section(dataset), dataset_spec(dataset)["format"])
 
 
-def protocol_table_digest(protocol):
-    """The protocol table's content hash, read once per version of the file: a table the protocol
-    checkpoint rebuilds during this run is hashed again."""
-    path = checkpoints.protocol.get(protocol=protocol).output.table
-    return _digest_of_version(path, os.stat(path).st_mtime_ns)
+def artefact_dir(dataset):
+    """results/preprocessed/<dataset>/<hash of the preprocess settings its format reads>."""
+    return f"{PREPROCESSED}/{dataset}/{expected_artefact(dataset)['hash']}"
+
+
+def manifest_path(dataset):
+    return checkpoints.manifest.get(dataset=dataset).output.manifest
+
+
+def fingerprints_of(dataset):
+    """{subject: fingerprint of its manifest rows and source files}, read once per manifest version."""
+    path = manifest_path(dataset)
+    return _fingerprints_of_version(path, os.stat(path).st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=None)
-def _digest_of_version(path, mtime_ns):
-    return file_digest(path)
+def _fingerprints_of_version(path, mtime_ns):
+    return dataset_fingerprints(path)
 
 
-def expected_model_settings(protocol, variant):
-    """The provenance settings a trained variant's config.json must record (the train job builds
-    the same from what it is passed)."""
+def subject_inputs(dataset, subject):
+    """The preprocess job's param: its subject's fingerprint (a changed source file reruns it)."""
+    return fingerprints_of(dataset)[f"{dataset}/{subject}"]
+
+
+def protocol_csv(protocol):
+    return checkpoints.protocol.get(protocol=protocol).output.table
+
+
+def train_settings(protocol, variant):
+    """The provenance settings of a trained variant's jobs (famnet.provenance.train_job_settings,
+    which the job calls again with what the rule passes it)."""
     branch, ablation = variant_info(variant)
-    return model_settings(protocol, branch, ablation or "none", method_model(branch), method_training(branch),
-                          protocol_classes(protocol), protocol_aus(protocol), protocol_table_digest(protocol),
-                          {d: expected_artefact(d)["hash"] for d in protocol_spec(protocol)["datasets"]},
-                          method_selection(branch, ablation))
+    datasets = protocol_spec(protocol)["datasets"]
+    return _train_settings(protocol, variant, branch, ablation, protocol_csv(protocol),
+                           os.stat(protocol_csv(protocol)).st_mtime_ns,
+                           tuple((d, os.stat(manifest_path(d)).st_mtime_ns) for d in datasets))
+
+
+@functools.lru_cache(maxsize=None)
+def _train_settings(protocol, variant, branch, ablation, table, table_mtime, manifests):
+    datasets = [d for d, _ in manifests]
+    return train_job_settings(protocol, branch, ablation or "none", method_model(branch), method_training(branch),
+                              protocol_classes(protocol), protocol_aus(protocol), table,
+                              {d: preprocess_spec(d) for d in datasets}, method_selection(branch, ablation),
+                              {d: fingerprints_of(d) for d in datasets})
 
 
 def expected_model_hash(protocol, variant):
-    """The model_hash every prediction of a variant must carry (a fused one: both branches')."""
+    """The folder name (and model_hash column) of a variant's models and predictions (a fused
+    one: both branches' with the fusion settings)."""
     if variant in fused_variants():
         suffix = variant[len("famnet"):]
         famnet = models().get("famnet", {})
         return fused_hash(expected_model_hash(protocol, f"amnet2d{suffix}"),
                           expected_model_hash(protocol, f"amnet3d{suffix}"),
                           famnet.get("fusion_weight", 0.5), famnet.get("fusion_mode", "softmax_mean"))
-    return digest(expected_model_settings(protocol, variant))
+    return digest(train_settings(protocol, variant))
 
 
-def recorded_artefact_hash(npz):
-    import numpy as np
-
-    try:
-        with np.load(npz, allow_pickle=False) as data:
-            return json.loads(str(data["provenance"]))["hash"] if "provenance" in data.files else None
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def recorded_model_hash(config_json):
-    try:
-        return json.loads(Path(config_json).read_text()).get("provenance", {}).get("hash")
-    except (OSError, ValueError):
-        return None
-
-
-def stale(outputs, recorded, expected):
-    """Why an existing output must be rebuilt ('' if it need not): its job was interrupted, or it
-    records other settings than the config's."""
-    present = [path for path in outputs if Path(path).exists()]
-    if not present:
-        return ""
-    if any(os.path.normpath(path) in INCOMPLETE for path in outputs):
-        return "incomplete"
-    return "" if recorded() == expected() else "settings"
-
-
-def stale_marker(kind, key, reason):
-    """The job's marker path; created with mtime 0 if missing, touched now when ``reason``."""
-    path = Path("results") / "stale" / kind / key
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        os.utime(path, (0, 0))
-    if reason:
-        path.touch()
-    return str(path)
-
-
-def stale_artefact(wildcards):
-    npz = f"{PREPROCESSED}/{wildcards.dataset}/{wildcards.subject}.npz"
-    outputs = [npz, f"{PREPROCESSED}/{wildcards.dataset}/{wildcards.subject}.json",
-               f"results/qc/{wildcards.dataset}/{wildcards.subject}.png"]
-    reason = stale(outputs, lambda: recorded_artefact_hash(npz),
-                   lambda: expected_artefact(wildcards.dataset)["hash"])
-    return stale_marker("preprocess", f"{wildcards.dataset}/{wildcards.subject}", reason)
-
-
-def stale_model(wildcards):
-    where = f"{wildcards.protocol}/{wildcards.variant}/seed{wildcards.seed}/fold{wildcards.fold}"
-    folder = f"results/models/{where}"
-    outputs = [f"{folder}/{name}" for name in ("model.safetensors", "config.json", "train_log.csv",
-                                                "test_epochs.csv")] + [f"results/predictions/{where}.csv"]
-    reason = stale(outputs, lambda: recorded_model_hash(f"{folder}/config.json"),
-                   lambda: expected_model_hash(wildcards.protocol, wildcards.variant))
-    return stale_marker("train", where, reason)
+def check_folder_hash(kind, found, expected):
+    """A job asked for under another hash than the config's would write another setting's folder
+    with this one's output: refused (such a path can only come from a target typed by hand)."""
+    if found != expected:
+        raise WorkflowError(f"{kind} {found} is not this config's ({expected}): its folder holds what other "
+                            f"settings built. Ask for the outputs of this config (snakemake --cores N), or run with "
+                            f"the config that built it")
+    return found

@@ -2,11 +2,13 @@
 
 
 def prediction_files(protocol):
-    """{variant: {seed: [fold CSVs]}} of every method of a protocol."""
+    """{variant: {seed: [fold CSVs]}} of every method of a protocol, in its settings' folder."""
     folds = protocol_folds(protocol)
-    return {variant: {seed: [f"results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv" for fold in folds]
-                      for seed in variant_seeds(variant)}
-            for variant in all_variants()}
+    out = {}
+    for variant in all_variants():
+        folder = f"results/predictions/{protocol}/{variant}/{expected_model_hash(protocol, variant)}"
+        out[variant] = {seed: [f"{folder}/seed{seed}/fold{fold}.csv" for fold in folds] for seed in variant_seeds(variant)}
+    return out
 
 
 def oracle_files(protocol):
@@ -15,14 +17,43 @@ def oracle_files(protocol):
     if not training().get("report_test_epoch_oracle", False):
         return {}
     folds = protocol_folds(protocol)
-    return {variant: {seed: [f"results/models/{protocol}/{variant}/seed{seed}/fold{fold}/test_epochs.csv"
-                             for fold in folds] for seed in variant_seeds(variant)}
-            for variant, _, _ in branch_variants()}
+    out = {}
+    for variant, _, _ in branch_variants():
+        folder = f"results/models/{protocol}/{variant}/{expected_model_hash(protocol, variant)}"
+        out[variant] = {seed: [f"{folder}/seed{seed}/fold{fold}/test_epochs.csv" for fold in folds]
+                        for seed in variant_seeds(variant)}
+    return out
+
+
+def evaluation_section():
+    return json.loads(json.dumps(config.get("evaluation", {}), sort_keys=True))
+
+
+rule evaluation_settings:
+    """The evaluation section in a file named by its hash, an input of every evaluate job: a change
+    of it is a new, newer file, so the metrics are redone even where Snakemake's metadata of an
+    interrupted evaluate job is missing."""
+    output:
+        "results/settings/evaluation/{evaluation}.json",
+    params:
+        section=lambda w: check_folder_hash("evaluation settings", w.evaluation, digest(evaluation_section())),
+    log:
+        "results/logs/evaluation_settings/{evaluation}.log",
+    threads: 1
+    resources:
+        mem_mb=100,
+        runtime=1,
+    run:
+        from famnet.io import write_text_atomic
+
+        write_text_atomic(json.dumps(evaluation_section(), indent=1, sort_keys=True) + "\n", output[0])
+        Path(log[0]).write_text(f"evaluation settings {wildcards.evaluation}\n")
 
 
 rule evaluate:
     input:
         table="results/protocols/{protocol}.csv",
+        settings=lambda w: f"results/settings/evaluation/{digest(evaluation_section())}.json",
         predictions=lambda w: [p for seeds in prediction_files(w.protocol).values() for ps in seeds.values() for p in ps],
         test_epochs=lambda w: [p for seeds in oracle_files(w.protocol).values() for ps in seeds.values() for p in ps],
     output:
@@ -48,10 +79,10 @@ rule evaluate:
         files=lambda w: prediction_files(w.protocol),
         oracle=lambda w: oracle_files(w.protocol),
         classes=lambda w: protocol_classes(w.protocol),
-        evaluation=config.get("evaluation", {}),
+        evaluation=evaluation_section(),
         # What every prediction's model must have been built with (provenance.smk): others are refused.
         expected=lambda w: {v: {"hash": expected_model_hash(w.protocol, v),
-                                "settings": None if v in fused_variants() else expected_model_settings(w.protocol, v)}
+                                "settings": None if v in fused_variants() else train_settings(w.protocol, v)}
                             for v in all_variants()},
     log:
         "results/logs/evaluate/{protocol}.log",
@@ -90,7 +121,8 @@ def table_info():
     return {"paper": {p: protocol_spec(p).get("paper") for p in protocols if protocol_spec(p).get("paper")},
             "synthetic": {p: any("synthetic" in dataset_spec(d) for d in protocol_spec(p)["datasets"])
                           for p in protocols},
-            "config_hash": config_hash}
+            "config_hash": config_hash,
+            "evaluation": evaluation_section()}
 
 
 config["report_info"] = report_info()   # read only by the report's templates (never validated or hashed)

@@ -141,25 +141,31 @@ def protocol_artefacts(wildcards):
             if t.endswith(".npz")]
 
 
+
 wildcard_constraints:
     variant="|".join(re.escape(v) for v, _, _ in branch_variants()) or "^$",   # trained, not fused
     fused="|".join(re.escape(v) for v in fused_variants()) or "^$",
     seed=r"\d+",
     fold=r"\d+",
+    model=r"[0-9a-f]{16}",
 
 
+# Models and predictions live in folders named by the hash of their settings (provenance.smk):
+# results/models/<protocol>/<variant>/<model hash>/seed<s>/fold<k>/.
 rule train:
     input:
         table="results/protocols/{protocol}.csv",
         artefacts=protocol_artefacts,
-        stale=stale_model,      # a marker when the existing model is interrupted or outdated (provenance.smk)
+        manifests=lambda w: [ancient(manifest_path(d)) for d in protocol_spec(w.protocol)["datasets"]],
     output:
-        model="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/model.safetensors",
-        config="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/config.json",
-        log_csv="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/train_log.csv",
-        test_epochs="results/models/{protocol}/{variant}/seed{seed}/fold{fold}/test_epochs.csv",
-        predictions="results/predictions/{protocol}/{variant}/seed{seed}/fold{fold}.csv",
+        model="results/models/{protocol}/{variant}/{model}/seed{seed}/fold{fold}/model.safetensors",
+        config="results/models/{protocol}/{variant}/{model}/seed{seed}/fold{fold}/config.json",
+        log_csv="results/models/{protocol}/{variant}/{model}/seed{seed}/fold{fold}/train_log.csv",
+        test_epochs="results/models/{protocol}/{variant}/{model}/seed{seed}/fold{fold}/test_epochs.csv",
+        predictions="results/predictions/{protocol}/{variant}/{model}/seed{seed}/fold{fold}.csv",
     params:
+        model_hash=lambda w: check_folder_hash(f"protocol {w.protocol!r} {w.variant}: model folder", w.model,
+                                               expected_model_hash(w.protocol, w.variant)),
         branch=lambda w: variant_info(w.variant)[0],
         ablation=lambda w: variant_info(w.variant)[1] or "none",
         # Only what shapes this job's model, so adding a seed, an ablation or a thread reruns nothing.
@@ -169,14 +175,18 @@ rule train:
         aus=lambda w: json.dumps(protocol_aus(w.protocol)),
         classes=lambda w: json.dumps(protocol_classes(w.protocol)),
         out_dir=lambda w, output: str(Path(output.model).parent),
-        preprocessed=PREPROCESSED,   # the root of input.artefacts (the preprocess rule's outputs)
+        # the folders of input.artefacts (the preprocess rule's outputs), and their manifests
+        preprocessed=lambda w: json.dumps({d: artefact_dir(d) for d in protocol_spec(w.protocol)["datasets"]},
+                                          sort_keys=True),
+        manifests=lambda w: json.dumps({d: manifest_path(d) for d in protocol_spec(w.protocol)["datasets"]},
+                                       sort_keys=True),
         # What the artefacts must have been built with: the job refuses any that were not.
-        preprocess=lambda w: json.dumps({d: preprocess_section(d) for d in protocol_spec(w.protocol)["datasets"]},
+        preprocess=lambda w: json.dumps({d: preprocess_spec(d) for d in protocol_spec(w.protocol)["datasets"]},
                                         sort_keys=True),
     log:
-        "results/logs/train/{protocol}/{variant}/seed{seed}/fold{fold}.log",
+        "results/logs/train/{protocol}/{variant}/{model}/seed{seed}/fold{fold}.log",
     benchmark:
-        "results/benchmarks/train/{protocol}/{variant}/seed{seed}/fold{fold}.tsv"
+        "results/benchmarks/train/{protocol}/{variant}/{model}/seed{seed}/fold{fold}.tsv"
     threads: lambda w: int(training().get("threads", 1))
     resources:
         mem_mb=4000,
@@ -184,7 +194,8 @@ rule train:
         # Only jobs that must have a GPU claim one, so CPU runs are not serialised by the local cap.
         gpu=lambda w: 1 if resolved_device() == "cuda" else 0,
     shell:
-        "famnet train --protocol-csv {input.table} --preprocessed {params.preprocessed} --protocol {wildcards.protocol} "
+        "famnet train --protocol-csv {input.table} --preprocessed-json {params.preprocessed:q} "
+        "--manifests-json {params.manifests:q} --model-hash {params.model_hash} --protocol {wildcards.protocol} "
         "--branch {params.branch} --ablation {params.ablation} --fold {wildcards.fold} --seed {wildcards.seed} "
         "--model-json {params.model:q} --training-json {params.training:q} --selection-json {params.selection:q} "
         "--threads {threads} --aus-json {params.aus:q} "
@@ -194,22 +205,28 @@ rule train:
 
 def fusion_inputs(wildcards):
     suffix = wildcards.fused[len("famnet"):]
-    base = f"results/predictions/{wildcards.protocol}/{{}}{suffix}/seed{wildcards.seed}/fold{wildcards.fold}.csv"
-    return {"pred_2d": base.format("amnet2d"), "pred_3d": base.format("amnet3d")}
+    paths = {}
+    for key, branch in (("pred_2d", "amnet2d"), ("pred_3d", "amnet3d")):
+        variant = f"{branch}{suffix}"
+        paths[key] = (f"results/predictions/{wildcards.protocol}/{variant}/"
+                      f"{expected_model_hash(wildcards.protocol, variant)}/seed{wildcards.seed}/fold{wildcards.fold}.csv")
+    return paths
 
 
 rule fuse:
     input:
         unpack(fusion_inputs),
     output:
-        "results/predictions/{protocol}/{fused}/seed{seed}/fold{fold}.csv",
+        "results/predictions/{protocol}/{fused}/{model}/seed{seed}/fold{fold}.csv",
     params:
+        model_hash=lambda w: check_folder_hash(f"protocol {w.protocol!r} {w.fused}: fused folder", w.model,
+                                               expected_model_hash(w.protocol, w.fused)),
         weight=lambda w: models().get("famnet", {}).get("fusion_weight", 0.5),
         mode=lambda w: models().get("famnet", {}).get("fusion_mode", "softmax_mean"),
     log:
-        "results/logs/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.log",
+        "results/logs/fuse/{protocol}/{fused}/{model}/seed{seed}/fold{fold}.log",
     benchmark:
-        "results/benchmarks/fuse/{protocol}/{fused}/seed{seed}/fold{fold}.tsv"
+        "results/benchmarks/fuse/{protocol}/{fused}/{model}/seed{seed}/fold{fold}.tsv"
     threads: 1
     resources:
         mem_mb=500,
