@@ -27,7 +27,7 @@ include: "workflow/rules/report.smk"
 
 # On a cluster (profiles/slurm) these seconds-long bookkeeping steps run in the main process instead
 # of waiting in the queue; preprocessing, training and the synthetic generator are submitted.
-localrules: all, preprocessed, trained, manifest, protocol, preprocess_report, fuse, evaluation_settings, evaluate, tables
+localrules: all, preprocessed, trained, manifest, protocol, preprocess_report, fuse, evaluate, tables
 
 
 rule all:

@@ -26,9 +26,11 @@ from famnet.methods import FIXED_RECIPE
 def job_costs(results: Path, protocol: str, variant: str) -> pd.DataFrame:
     """One row per (seed, fold) train job of a variant: wall and CPU seconds, seconds training."""
     rows = []
-    for bench in sorted((results / "benchmarks" / "train" / protocol / variant).glob("seed*/fold*.tsv")):
+    base = results / "benchmarks" / "train" / protocol / variant
+    for bench in sorted(base.glob("**/seed*/fold*.tsv")):     # <hash>/seed<s>/fold<k>.tsv (or the older seed<s>/...)
         seed, fold = bench.parent.name, bench.stem
-        info = json.loads((results / "models" / protocol / variant / seed / fold / "config.json").read_text())
+        model = results / "models" / protocol / variant / bench.relative_to(base).with_suffix("")
+        info = json.loads((model / "config.json").read_text())
         timing = pd.read_csv(bench, sep="\t").iloc[0]
         selection = info.get("selection") or {}
         searching = sum(c["seconds"] for c in selection.get("candidates", []))

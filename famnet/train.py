@@ -368,6 +368,27 @@ def train_fold(run: FoldRun, data: ProtocolData, cfg: TrainConfig, progress: boo
             "test_epochs": test_epochs[TEST_EPOCH_COLUMNS]}
 
 
+def score_candidate(run: FoldRun, data: ProtocolData, cfg: TrainConfig, splits: list) -> dict:
+    """One candidate (its run and recipe) trained on each inner split's training subjects and
+    scored on its validation subjects: UF1 / UAR pooled over the splits, seconds spent. A candidate
+    whose training diverges scores nothing (``diverged`` says why) and cannot win."""
+    device = resolve_device(cfg.device)
+    labels, predictions, seconds = [], [], 0.0
+    for inner_train, inner_val in splits:
+        try:
+            result = train_fold(run, data, cfg, progress=False,
+                                indices=(inner_train, np.zeros(0, dtype=np.int64), inner_val))
+        except DivergenceError as error:
+            return {"inner_uf1": None, "inner_uar": None, "seconds": round(seconds, 2), "diverged": str(error)}
+        logits, _ = predict_logits(result["model"].to(device), data, inner_val, result["norm"], device,
+                                   cfg.batch_size, cfg.amp)
+        labels.append(data.labels[inner_val].numpy())
+        predictions.append(logits.argmax(1).numpy())
+        seconds += result["info"]["seconds"]
+    uf1, uar = uf1_uar(np.concatenate(labels), np.concatenate(predictions), len(run.classes))
+    return {"inner_uf1": float(uf1), "inner_uar": float(uar), "seconds": round(seconds, 2)}
+
+
 def select_and_train(run: FoldRun, data: ProtocolData, cfg: TrainConfig, spec, progress: bool = True) -> dict:
     """Leak-free selection (famnet.selection) then the winner's training: each candidate of
     ``spec`` trains on the outer fold's training subjects less an inner validation group and is
@@ -379,33 +400,24 @@ def select_and_train(run: FoldRun, data: ProtocolData, cfg: TrainConfig, spec, p
     from famnet.selection import candidate_label, choose, inner_splits, search_epochs, selection_seed, split_candidate
 
     started = time.perf_counter()
-    folds = data.table["fold"].to_numpy()
-    held_out = set(data.table["subject"].to_numpy()[folds == run.fold].tolist())
-    training = np.flatnonzero(folds != run.fold)
+    folds, subjects = data.table["fold"].to_numpy(), data.table["subject"].to_numpy()
+    held_out = set(subjects[folds == run.fold].tolist())
     where = f"protocol {run.protocol!r} {run.variant} fold {run.fold}: "
-    splits = inner_splits(data.table, training, held_out, spec, selection_seed(run.protocol, run.fold, run.seed), where)
-    subjects = data.table["subject"].to_numpy()
+    splits = inner_splits(data.table, np.flatnonzero(folds != run.fold), held_out, spec,
+                          selection_seed(run.protocol, run.fold, run.seed), where)
     candidates, scored = spec.candidates(), []
     for number, candidate in enumerate(candidates):
         recipe, model_keys = split_candidate(candidate)
-        candidate_run = replace(run, model_config={**run.model_config, **model_keys})
-        candidate_cfg = replace(cfg, **recipe, report_test_epoch_oracle=False)
-        labels, predictions, seconds = [], [], 0.0
-        for inner_train, inner_val in splits:
-            result = train_fold(candidate_run, data, candidate_cfg, progress=False,
-                                indices=(inner_train, np.zeros(0, dtype=np.int64), inner_val))
-            logits, _ = predict_logits(result["model"].to(resolve_device(cfg.device)), data, inner_val,
-                                       result["norm"], resolve_device(cfg.device), cfg.batch_size, cfg.amp)
-            labels.append(data.labels[inner_val].numpy())
-            predictions.append(logits.argmax(1).numpy())
-            seconds += result["info"]["seconds"]
-        uf1, uar = uf1_uar(np.concatenate(labels), np.concatenate(predictions), len(run.classes))
-        scored.append({"candidate": number, "label": candidate_label(candidate), "settings": candidate,
-                       "inner_uf1": float(uf1), "inner_uar": float(uar), "seconds": round(seconds, 2)})
+        score = score_candidate(replace(run, model_config={**run.model_config, **model_keys}), data,
+                                replace(cfg, **recipe, report_test_epoch_oracle=False), splits)
+        scored.append({"candidate": number, "label": candidate_label(candidate), "settings": candidate, **score})
         if progress:
-            print(f"{where}candidate {number} ({candidate_label(candidate)}): inner UF1 {uf1:.4f} UAR {uar:.4f} "
-                  f"in {seconds:.1f} s", file=sys.stderr)
-    winner = choose([c["inner_uf1"] for c in scored])
+            said = score.get("diverged") or f"inner UF1 {score['inner_uf1']:.4f} UAR {score['inner_uar']:.4f}"
+            print(f"{where}candidate {number} ({candidate_label(candidate)}): {said} in {score['seconds']:.1f} s",
+                  file=sys.stderr)
+    if all(c["inner_uf1"] is None for c in scored):
+        raise DivergenceError(f"{where}every candidate's training diverged: " + "; ".join(c["diverged"] for c in scored))
+    winner = choose([-np.inf if c["inner_uf1"] is None else c["inner_uf1"] for c in scored])
     recipe, model_keys = split_candidate(candidates[winner])
     final = train_fold(replace(run, model_config={**run.model_config, **model_keys}), data, replace(cfg, **recipe),
                        progress=progress)
@@ -431,6 +443,7 @@ def save_run(result: dict, out_dir) -> None:
     write_csv_atomic(result["test_epochs"], out_dir / "test_epochs.csv")
 
 
-__all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "MAX_ABS_LOGIT", "LOSS_GROWTH", "DivergenceError", "TrainConfig", "FoldRun", "resolve_device", "class_weights",
+__all__ = ["ABLATIONS", "TEST_EPOCH_COLUMNS", "MAX_ABS_LOGIT", "LOSS_GROWTH", "DivergenceError", "TrainConfig",
+           "FoldRun", "resolve_device", "class_weights",
            "absent_classes", "epoch_order", "fit_normalisation", "make_optimizer", "make_scheduler",
-           "held_out_epoch_rows", "predict_logits", "train_fold", "select_and_train", "save_run"]
+           "held_out_epoch_rows", "predict_logits", "train_fold", "score_candidate", "select_and_train", "save_run"]

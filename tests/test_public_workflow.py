@@ -168,12 +168,14 @@ def edited_runs(public_run, tmp_path_factory):
     steps["truncated_again"] = run()
     steps["npz"] = npz
     # an evaluate job whose Snakemake metadata is gone (as after an interruption), then an
-    # evaluation setting changed: the plain rerun redoes the metrics and the table
+    # evaluation setting changed: Snakemake cannot see it, the table job refuses the metrics naming
+    # the command that rebuilds them, and that command does
     metrics = "results/metrics/pub3.json"
     steps["cleanup"] = run("--cleanup-metadata", metrics)
     config["evaluation"] = {"bootstrap": {"resamples": 500}}
     write(config)
     steps["evaluation"] = run()
+    steps["evaluation_fixed"] = run("--forcerun", metrics)
     steps["metrics"] = json.loads((work / metrics).read_text())
     steps["nothing_left"] = run("--dry-run")
     return work, steps
@@ -227,10 +229,14 @@ def test_a_truncated_artefact_is_named_and_a_plain_rerun_rebuilds_it(edited_runs
     assert np.load(steps["npz"])["flow"].shape[1:] == (3, 28, 28)
 
 
-def test_an_evaluate_job_without_metadata_is_redone_when_its_settings_change(edited_runs):
-    _, steps = edited_runs
-    assert steps["cleanup"]["code"] == 0 and steps["evaluation"]["code"] == 0, steps["evaluation"]["out"][-3000:]
-    assert steps["evaluation"]["jobs"].get("evaluate") == 1 and steps["evaluation"]["jobs"].get("tables") == 1
+def test_metrics_of_other_evaluation_settings_are_refused_by_the_table_with_the_fix(edited_runs):
+    work, steps = edited_runs
+    assert steps["cleanup"]["code"] == 0 and steps["evaluation"]["code"] != 0
+    refusal = steps["evaluation"]["out"]          # the failed job's log, as snakemake shows it
+    assert "results/metrics/pub3.json was computed under other evaluation settings" in refusal
+    assert "snakemake --forcerun results/metrics/pub3.json" in refusal
+    assert steps["evaluation_fixed"]["code"] == 0, steps["evaluation_fixed"]["out"][-3000:]
+    assert steps["evaluation_fixed"]["jobs"].get("evaluate") == 1 and steps["evaluation_fixed"]["jobs"].get("tables") == 1
     assert steps["metrics"]["bootstrap"]["resamples"] == 500
     assert steps["metrics"]["evaluation"]["bootstrap"]["resamples"] == 500
     assert "Nothing to be done" in steps["nothing_left"]["out"]

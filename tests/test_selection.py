@@ -111,6 +111,12 @@ def test_a_known_better_candidate_wins_and_is_retrained_as_a_fixed_recipe_run(si
     for name, tensor in fixed["model"].state_dict().items():
         assert torch.equal(tensor, result["model"].state_dict()[name]), name
     assert result["info"]["samples"] == fixed["info"]["samples"]
+    # a candidate whose training diverges scores nothing and cannot win; the others still can
+    wild = SelectionSpec.from_dict({"grid": {"lr": [1e6, 0.003]}, "inner_folds": 3})
+    chosen = select_and_train(_run(fold=1), data, TrainConfig.from_dict({**FAST, "epochs": 4, "optimizer": "adam"}),
+                              wild, progress=False)["info"]["selection"]
+    assert chosen["candidates"][0]["inner_uf1"] is None and "training diverged" in chosen["candidates"][0]["diverged"]
+    assert chosen["chosen"] == 1
     # equal inner scores: the first declared wins
     tie = SelectionSpec.from_dict({"grid": {"lr": [0.003, 0.003]}, "inner_folds": 3})
     assert select_and_train(_run(fold=1), data, TrainConfig.from_dict({**FAST, "epochs": 2}), tie,

@@ -29,31 +29,9 @@ def evaluation_section():
     return json.loads(json.dumps(config.get("evaluation", {}), sort_keys=True))
 
 
-rule evaluation_settings:
-    """The evaluation section in a file named by its hash, an input of every evaluate job: a change
-    of it is a new, newer file, so the metrics are redone even where Snakemake's metadata of an
-    interrupted evaluate job is missing."""
-    output:
-        "results/settings/evaluation/{evaluation}.json",
-    params:
-        section=lambda w: check_folder_hash("evaluation settings", w.evaluation, digest(evaluation_section())),
-    log:
-        "results/logs/evaluation_settings/{evaluation}.log",
-    threads: 1
-    resources:
-        mem_mb=100,
-        runtime=1,
-    run:
-        from famnet.io import write_text_atomic
-
-        write_text_atomic(json.dumps(evaluation_section(), indent=1, sort_keys=True) + "\n", output[0])
-        Path(log[0]).write_text(f"evaluation settings {wildcards.evaluation}\n")
-
-
 rule evaluate:
     input:
         table="results/protocols/{protocol}.csv",
-        settings=lambda w: f"results/settings/evaluation/{digest(evaluation_section())}.json",
         predictions=lambda w: [p for seeds in prediction_files(w.protocol).values() for ps in seeds.values() for p in ps],
         test_epochs=lambda w: [p for seeds in oracle_files(w.protocol).values() for ps in seeds.values() for p in ps],
     output:
