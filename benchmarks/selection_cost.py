@@ -7,7 +7,9 @@ Per method and kind (fixed, selected): the train jobs' mean wall and CPU seconds
 benchmark files), the seconds spent training inside them (config.json: the model's training, plus
 every candidate's on its inner split for a selected job), and so the job's overhead (start-up,
 loading the data, predicting); then the selected job's cost as a ratio to the fixed one and to the
-sum of its own trainings (1.0 would be selection that costs only its trainings). Prints a table;
+sum of its own trainings (1.0 would be selection that costs only its trainings), and the search's
+seconds over the winner's final training in the same job (independent of other load on the
+machine, which the ratio to the fixed jobs is not). Prints a table;
 docs/results.md and docs/performance.md record it. Run on the run's machine (the CPU seconds are
 its own).
 """
@@ -52,7 +54,9 @@ def summary(results: Path, protocol: str, method: str) -> list[dict]:
                     "CPU s": frame["cpu_s"].mean(), "training s": frame["training_s"].mean(),
                     "overhead s": (frame["wall_s"] - frame["training_s"]).mean(),
                     "x fixed job": frame["wall_s"].mean() / fixed["wall_s"].mean() if not fixed.empty else float("nan"),
-                    "x its trainings": frame["wall_s"].sum() / frame["training_s"].sum()})
+                    "x its trainings": frame["wall_s"].sum() / frame["training_s"].sum(),
+                    # the same job's own conditions on both sides: robust to other load on the machine
+                    "search / final training": (frame["search_s"] / frame["final_training_s"]).mean()})
     return out
 
 

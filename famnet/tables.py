@@ -184,7 +184,8 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         if ensemble is not None:
             name = variant + ENSEMBLE
             methods[name], replicates[name] = method_document(name, {0: ensemble}, classes, resamples, min_seeds,
-                                                              members=len(pooled))
+                                                              members=len(pooled),
+                                                              selection=methods[variant]["selection"])
     missing = classes_missing_from_training(full_table, classes)
     reference_variant = reference if reference in methods else next(iter(methods))
     return {"protocol": protocol, "split": split, "classes": classes, "samples": len(protocol_table),
@@ -198,15 +199,17 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
 
 
 def method_document(variant: str, pooled: dict[int, pd.DataFrame], classes: list[str],
-                    resamples: dict[str, "SliceResamples"], min_seeds: int, members: int | None = None):
+                    resamples: dict[str, "SliceResamples"], min_seeds: int, members: int | None = None,
+                    selection: dict | None = None):
     """(the metrics document of one method, its resampled scores per slice). ``pooled``: {seed: its
-    pooled predictions}; ``members``: for a seed ensemble, how many seeds it averages."""
+    pooled predictions}; ``members``: for a seed ensemble, how many seeds it averages, and
+    ``selection`` its seeds' search (famnet.selection), which the ensemble's rows name too."""
     seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
     replicates = slice_replicates(resamples, list(pooled.values()), len(classes), variant)
     retraining = retraining_note(len(pooled), min_seeds) if members is None else \
         f"not covered: one ensemble of {members} seeds"
     summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates, retraining)
-    selection = selection_summary(pooled)
+    selection = selection or selection_summary(pooled)
     name = method_name(variant, members)
     if selection:
         name += f", selected: {selection['label']}"

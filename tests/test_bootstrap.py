@@ -344,3 +344,11 @@ def test_the_seed_ensemble_averages_the_softmax_over_seeds(tmp_path):
     rows = build_table([document], {}, {"p": False}, "abc", "v1")
     assert rows.loc[rows["variant"] == "ststnet+ensemble", "seeds"].tolist() == [3, 3]     # all, d1
     assert "ststnet+ensemble" not in evaluate_protocol("p", table, CLASSES, {"ststnet": files}, ensembles=False)["methods"]
+    # a selected method's ensemble says what was searched, as its mean-over-seeds row does
+    searched = {"selected": "lr=0.001", "selection_candidates": 2, "selection_splits": 1, "search_epochs": 80}
+    selected = {seed: write_per_fold(tmp_path, f"q{seed}", pd.concat([pd.read_csv(p) for p in paths]).assign(**searched))
+                for seed, paths in files.items()}
+    methods = evaluate_protocol("p", table, CLASSES, {"ststnet": selected})["methods"]
+    assert methods["ststnet"]["method"] == "STSTNet, selected: 2 candidates, 1 inner split"
+    assert methods["ststnet+ensemble"]["method"] == "STSTNet, 3-seed ensemble, selected: 2 candidates, 1 inner split"
+    assert methods["ststnet+ensemble"]["selection"]["search_epochs"] == 80
