@@ -17,11 +17,10 @@ def models():
 
 
 def branch_variants():
-    """(variant, method, ablation) of every trained model: each method, and each FAMNet branch with
-    each ablation."""
-    from famnet.methods import ablation_applies
-
-    from famnet.methods import FIXED_RECIPE
+    """(variant, method, ablation) of every trained model: each method, its fixed-recipe twin
+    (`<method>-fixed`) where it selects its recipe with also_fixed, and each FAMNet branch with each
+    ablation."""
+    from famnet.methods import FIXED_RECIPE, ablation_applies
 
     out = []
     for name in training().get("methods", []):
@@ -139,7 +138,6 @@ def protocol_artefacts(wildcards):
         raise WorkflowError("\n".join(problems))
     return [t for t in preprocessed_targets(datasets=protocol_spec(wildcards.protocol)["datasets"])
             if t.endswith(".npz")]
-
 
 
 wildcard_constraints:
