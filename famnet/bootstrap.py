@@ -224,11 +224,23 @@ class SliceResamples:
         return row
 
 
+NOT_COVERED = "not covered: "
+
+
 def retraining_note(seeds: int, min_seeds: int) -> str:
     """Whether an interval covers retraining: 'covered: 3 seeds resampled' or 'not covered: 1 seed'."""
     if seeds >= min_seeds:
         return f"covered: {seeds} seeds resampled"
-    return f"not covered: {seeds} seed{'s' if seeds != 1 else ''}" + (f" < {min_seeds}" if seeds > 1 else "")
+    return f"{NOT_COVERED}{seeds} seed{'s' if seeds != 1 else ''}" + (f" < {min_seeds}" if seeds > 1 else "")
+
+
+def covers_retraining(note) -> bool:
+    return str(note).startswith("covered")
+
+
+def why_not_covered(note: str) -> str:
+    """'not covered: 1 seed' -> '1 seed'."""
+    return note[len(NOT_COVERED):] if note.startswith(NOT_COVERED) else note
 
 
 def compare(method: dict[str, np.ndarray], reference: dict[str, np.ndarray], point_method: dict,
@@ -246,4 +258,5 @@ def compare(method: dict[str, np.ndarray], reference: dict[str, np.ndarray], poi
 
 __all__ = ["BootstrapSettings", "unit_of_split", "resample_indices", "resample_counts", "unit_confusions",
            "scores_of_confusions", "seed_draws", "seed_scores", "resampled_scores", "percentile_interval",
-           "paired_p_value", "redraw_missing_classes", "SliceResamples", "retraining_note", "compare"]
+           "paired_p_value", "redraw_missing_classes", "SliceResamples", "retraining_note", "covers_retraining",
+           "why_not_covered", "compare"]

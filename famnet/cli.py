@@ -107,12 +107,11 @@ def _train(args) -> None:
     preprocess = json.loads(args.preprocess_json or "{}")
     expected = {dataset: expected_preprocess(p["settings"], p.get("format")) for dataset, p in preprocess.items()} or None
     manifests = json.loads(args.manifests_json) if args.manifests_json else None
-    fingerprints = {dataset: dataset_fingerprints(path) for dataset, path in manifests.items()} if manifests else None
-    roots = json.loads(args.preprocessed_json) if args.preprocessed_json else args.preprocessed
-    if roots is None:
-        raise SystemExit("famnet train: --preprocessed or --preprocessed-json is needed")
+    fingerprints = {dataset: dataset_fingerprints(path, table["subject"].unique())
+                    for dataset, path in manifests.items()} if manifests else None
     try:
-        data = load_protocol_data(table, roots, run.input, run.head_aus, expect_preprocess=expected,
+        data = load_protocol_data(table, artefact_roots(args, "train"), run.input, run.head_aus,
+                                  expect_preprocess=expected,
                                   fingerprints={(s.split("/", 1)[0], s): fingerprints[s.split("/", 1)[0]][s]
                                                 for s in table["subject"].unique()} if fingerprints else None)
     except DamagedArtefactError as error:
@@ -147,6 +146,16 @@ def _train(args) -> None:
               f"correct -> {args.predictions}")
 
 
+def artefact_roots(args, command: str):
+    """Where the artefacts are (famnet.data.artefact_path): {dataset: folder} from --preprocessed-json,
+    else the --preprocessed root."""
+    if args.preprocessed_json:
+        return json.loads(args.preprocessed_json)
+    if args.preprocessed is None:
+        raise SystemExit(f"famnet {command}: --preprocessed or --preprocessed-json is needed")
+    return args.preprocessed
+
+
 def set_aside(path: Path) -> str:
     """Move a damaged output out of the way (to <name>.damaged) so that a plain rerun of snakemake
     rebuilds it; the sentence that says so."""
@@ -161,10 +170,7 @@ def set_aside(path: Path) -> str:
 def _predict(args) -> None:
     from famnet.predict import predict_files
 
-    roots = json.loads(args.preprocessed_json) if args.preprocessed_json else args.preprocessed
-    if roots is None:
-        raise SystemExit("famnet predict: --preprocessed or --preprocessed-json is needed")
-    frame = predict_files(args.model_dir, args.protocol_csv, roots, args.out, args.device)
+    frame = predict_files(args.model_dir, args.protocol_csv, artefact_roots(args, "predict"), args.out, args.device)
     print(f"{len(frame)} held-out samples, {int((frame['prediction'] == frame['label']).sum())} correct -> {args.out}")
 
 

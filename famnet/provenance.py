@@ -43,10 +43,6 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def file_digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def code_version(where=None) -> str:
     """``git describe --always --dirty`` of the checkout ``where`` (default: the one this package is
     imported from, else the working directory), or the package version outside git."""
@@ -207,11 +203,14 @@ def model_settings(protocol: str, branch: str, ablation: str, model: dict, train
     return json.loads(json.dumps(settings, default=str))
 
 
-def dataset_fingerprints(manifest_path) -> dict[str, str]:
-    """{subject: subject_fingerprint} of every subject of a manifest, as its files are now."""
+def dataset_fingerprints(manifest_path, subjects=None) -> dict[str, str]:
+    """{subject: subject_fingerprint} of every subject of a manifest (or of ``subjects`` only), as
+    its files are now."""
     from famnet.datasets import read_manifest
 
     manifest = read_manifest(manifest_path)
+    if subjects is not None:
+        manifest = manifest[manifest["subject"].isin(set(subjects))]
     return {subject: subject_fingerprint(rows) for subject, rows in manifest.groupby("subject", sort=True)}
 
 
@@ -225,15 +224,14 @@ def train_job_settings(protocol: str, branch: str, ablation: str, model: dict, t
     fingerprint}} of the protocol's datasets (None: not recorded)."""
     from famnet.methods import method
 
-    import pandas as pd
-
     artefacts = {d: expected_preprocess(p["settings"], p.get("format"))["hash"] for d, p in preprocess.items()}
+    table = read_table_for_digest(protocol_csv)
     data = None
     if fingerprints is not None:     # the protocol's subjects only: another sample's file retrains nothing here
-        subjects = set(pd.read_csv(protocol_csv, usecols=["subject"], dtype=str)["subject"])
+        subjects = set(table["subject"])
         data = {d: data_digest({s: f for s, f in prints.items() if s in subjects}) for d, prints in fingerprints.items()}
-    table = protocol_table_digest(protocol_csv, reads_aus=method(branch).multitask)
-    return model_settings(protocol, branch, ablation, model, training, classes, aus, table, artefacts, selection, data)
+    return model_settings(protocol, branch, ablation, model, training, classes, aus,
+                          table_digest(table, reads_aus=method(branch).multitask), artefacts, selection, data)
 
 
 # Protocol table columns no model reads: an edit there retrains nothing. The AU column is read only by
@@ -241,16 +239,25 @@ def train_job_settings(protocol: str, branch: str, ablation: str, model: dict, t
 UNREAD_COLUMNS = ("emotion", "apex_source", "frames_dir", "frame_pattern", "onset", "apex", "offset")
 
 
-def protocol_table_digest(path, reads_aus: bool = True) -> str:
-    """The content hash of a protocol table over the columns a model reads (labels, folds, subjects,
-    samples, datasets; AUs only for ``reads_aus``)."""
+def read_table_for_digest(path):
+    """A protocol table as text cells, as its digest reads it."""
     import pandas as pd
 
     from famnet.io import ID_TYPES
 
-    table = pd.read_csv(path, dtype={**ID_TYPES, "aus": str}, keep_default_na=False)
+    return pd.read_csv(path, dtype={**ID_TYPES, "aus": str}, keep_default_na=False)
+
+
+def table_digest(table, reads_aus: bool = True) -> str:
+    """The content hash of a protocol table (read_table_for_digest) over the columns a model reads
+    (labels, folds, subjects, samples, datasets; AUs only for ``reads_aus``)."""
     unread = UNREAD_COLUMNS + (() if reads_aus else ("aus",))
     return digest(table[[c for c in table.columns if c not in unread]].to_dict("split"))
+
+
+def protocol_table_digest(path, reads_aus: bool = True) -> str:
+    """table_digest of the protocol table at ``path``."""
+    return table_digest(read_table_for_digest(path), reads_aus)
 
 
 def fused_hash(hash_2d: str, hash_3d: str, weight: float, mode: str) -> str:
@@ -274,7 +281,7 @@ def check_model_hash(frame, expected: str, what: str, path, config_json=None, ex
                           f"--forcerun {path} (then rerun as before)")
 
 
-__all__ = ["NOT_IN_ARRAYS", "PREPROCESS_COLUMNS", "UNREAD_COLUMNS", "ProvenanceError", "digest", "file_digest",
-           "code_version", "differences", "preprocess_provenance", "expected_preprocess", "source_files",
-           "subject_fingerprint", "data_digest", "check_artefacts", "model_settings", "protocol_table_digest",
-           "fused_hash", "check_model_hash"]
+__all__ = ["NOT_IN_ARRAYS", "PREPROCESS_COLUMNS", "UNREAD_COLUMNS", "ProvenanceError", "digest", "code_version",
+           "differences", "preprocess_provenance", "expected_preprocess", "source_files", "subject_fingerprint",
+           "data_digest", "dataset_fingerprints", "check_artefacts", "model_settings", "train_job_settings",
+           "read_table_for_digest", "table_digest", "protocol_table_digest", "fused_hash", "check_model_hash"]

@@ -21,7 +21,8 @@ import pandas as pd
 
 from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
-from famnet.bootstrap import BootstrapSettings, SliceResamples, compare, retraining_note, unit_of_split
+from famnet.bootstrap import (NOT_COVERED, BootstrapSettings, SliceResamples, compare, covers_retraining,
+                              retraining_note, unit_of_split, why_not_covered)
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
 from famnet.oracle import oracle_pooled
@@ -207,16 +208,14 @@ def method_document(variant: str, pooled: dict[int, pd.DataFrame], classes: list
     seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
     replicates = slice_replicates(resamples, list(pooled.values()), len(classes), variant)
     retraining = retraining_note(len(pooled), min_seeds) if members is None else \
-        f"not covered: one ensemble of {members} seeds"
+        f"{NOT_COVERED}one ensemble of {members} seeds"
     summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates, retraining)
     selection = selection or selection_summary(pooled)
     name = method_name(variant, members)
     if selection:
         name += f", selected: {selection['label']}"
-    built_by = {key: sorted({v for frame in pooled.values() for v in frame.attrs.get("built_by", {}).get(key, [])})
-                for key in ("code_version", "device")}
     document = {"method": name, "summary": summary, "scores": scores_by_slice(summary), "seeds": seeds,
-                "retraining": retraining, "seed_count": members or len(pooled), "built_by": built_by,
+                "retraining": retraining, "seed_count": members or len(pooled), "built_by": built_by(pooled.values()),
                 "selection": selection}
     return document, replicates
 
@@ -236,9 +235,15 @@ def seed_ensemble(pooled: dict[int, pd.DataFrame], classes: list[str]) -> pd.Dat
     ensemble = frames[0][keep].copy()
     ensemble[columns] = probabilities
     ensemble["prediction"] = probabilities.argmax(axis=1)
-    ensemble.attrs["built_by"] = {key: sorted({v for frame in frames for v in frame.attrs.get("built_by", {}).get(key, [])})
-                                  for key in ("code_version", "device")}
+    ensemble.attrs["built_by"] = built_by(frames)
     return ensemble
+
+
+def built_by(frames) -> dict[str, list[str]]:
+    """The code versions and devices the models of these pooled predictions recorded, together."""
+    frames = list(frames)
+    return {key: sorted({v for frame in frames for v in frame.attrs.get("built_by", {}).get(key, [])})
+            for key in ("code_version", "device")}
 
 
 def selection_summary(pooled: dict[int, pd.DataFrame]) -> dict | None:
@@ -344,7 +349,7 @@ def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, Sli
             if variant == reference:
                 continue
             point = method["scores"][name]
-            covered = [m["retraining"].startswith("covered") for m in (method, methods[reference])]
+            covered = [covers_retraining(m["retraining"]) for m in (method, methods[reference])]
             row = {"slice": name, "reference": methods[reference]["method"], "reference_variant": reference,
                    "method": method["method"], "variant": variant, "units": len(units.units),
                    "unit": units.unit_column, "uf1": point["uf1"], "uar": point["uar"],
@@ -352,8 +357,8 @@ def paired_comparisons(methods: dict, replicates: dict, resamples: dict[str, Sli
                    "seeds": method["seed_count"], "reference_seeds": methods[reference]["seed_count"],
                    "assessed": all(covered),
                    "retraining": "covered on both sides" if all(covered) else
-                   "not covered: " + "; ".join(f"{side}{m['retraining'][len('not covered: '):]}" for side, m, ok in
-                                               zip(("", "reference "), (method, methods[reference]), covered) if not ok),
+                   NOT_COVERED + "; ".join(f"{side}{why_not_covered(m['retraining'])}" for side, m, ok in
+                                           zip(("", "reference "), (method, methods[reference]), covered) if not ok),
                    "search_epochs": search_epochs(method), "reference_search_epochs": search_epochs(methods[reference])}
             row.update(compare(replicates[variant][name], replicates[reference][name], point, base, level))
             rows.append(row)
@@ -479,7 +484,7 @@ def comparisons_markdown(comparisons: pd.DataFrame) -> str:
         assessed = part[part["assessed"]]
         ties = assessed.loc[~assessed["distinguishable"], "method"].tolist()
         apart = assessed.loc[assessed["distinguishable"], "method"].tolist()
-        unassessed = [f"{r.method} ({r.retraining[len('not covered: '):]})"
+        unassessed = [f"{r.method} ({why_not_covered(r.retraining)})"
                       for r in part[~part["assessed"]].itertuples(index=False)]
         lines.append(f"- {protocol}: UF1 not distinguishable from {part['reference'].iloc[0]}'s at this level: "
                      f"{', '.join(ties) or 'none'}; distinguishable: {', '.join(apart) or 'none'}; "
@@ -537,7 +542,7 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
         cells += [with_interval(r.uf1_test_epoch_oracle, r.uf1_test_epoch_oracle_ci_low, r.uf1_test_epoch_oracle_ci_high),
                   with_interval(r.uar_test_epoch_oracle, r.uar_test_epoch_oracle_ci_low,
                                 r.uar_test_epoch_oracle_ci_high)] if oracle else []
-        covered = "yes" if str(r.retraining).startswith("covered") else "**no**"
+        covered = "yes" if covers_retraining(r.retraining) else "**no**"
         recipe = r.selection + (f" ({r.search_epochs} search epochs)" if r.search_epochs else "")
         cells += [str(r.samples), str(r.subjects), str(r.seeds), covered, recipe, blank(r.paper_uf1),
                   blank(r.paper_uar)]
@@ -558,10 +563,10 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
                   f"(docs/evaluation.md)"
                   + (f"; no interval where {'; '.join(undefined)}" if undefined else "")
                   + f". Config {hashes}; models built by code {versions}; device {devices}."]
-    uncovered = table[(table["slice"] == "all") & ~table["retraining"].astype(str).str.startswith("covered")]
+    uncovered = table[(table["slice"] == "all") & ~table["retraining"].map(covers_retraining)]
     if len(uncovered):
         lines.append("Retraining variance not covered (interval over subjects only, for the models trained once): "
-                     + "; ".join(f"{r.protocol} {r.method} ({r.retraining[len('not covered: '):]})"
+                     + "; ".join(f"{r.protocol} {r.method} ({why_not_covered(str(r.retraining))})"
                                  for r in uncovered.itertuples(index=False)) + ".")
     sources = []
     published_rows = table[table["paper_source"].notna()].drop_duplicates(["method", "paper_source"])
@@ -702,8 +707,8 @@ def write_forest(document: dict, png: Path) -> None:
 
 def write_selection_figure(document: dict, png: Path) -> None:
     """Which candidate each outer fold chose (famnet.selection), per selected method and seed: one
-    panel per method, folds across, seeds down, a colour per candidate with its inner UF1 rank's
-    label in the legend. A protocol without a selected method gets a panel that says so."""
+    panel per method, folds across, seeds down, a colour per chosen candidate, named in the
+    legend. A protocol without a selected method gets a panel that says so."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,8 +14,7 @@
 import functools
 import os
 
-from famnet.provenance import data_digest, dataset_fingerprints, digest, expected_preprocess, fused_hash, \
-    subject_fingerprint, train_job_settings
+from famnet.provenance import dataset_fingerprints, digest, expected_preprocess, fused_hash, train_job_settings
 
 
 def resolved_device():
