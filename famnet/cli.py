@@ -278,6 +278,13 @@ def _runs(args) -> None:
               + " ".join(unused["path"]))
 
 
+def _dvc_config(args) -> None:
+    from famnet.dvc_run import write_run
+
+    for path in write_run(args.params, args.out):
+        print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="famnet", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -401,6 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "the current metrics use (docs/provenance.md)")
     runs.add_argument("--results", type=Path, default=Path("results"))
     runs.set_defaults(func=_runs)
+
+    dvc_config = commands.add_parser("dvc-config", help="dvc.yaml's first stage: merge the config files params.yaml "
+                                                         "names into results/run/config.yaml, fingerprint the "
+                                                         "run's datasets into results/run/data.yaml (docs/dvc.md)")
+    dvc_config.add_argument("--params", default="params.yaml", type=Path)
+    dvc_config.add_argument("--out", default="results/run", type=Path)
+    dvc_config.set_defaults(func=_dvc_config)
 
     tables = commands.add_parser("tables", help="results/tables/all.csv and all.md from the protocols' metrics")
     tables.add_argument("--metrics", required=True, nargs="+", type=Path)

@@ -125,6 +125,23 @@ def _file_entry(path: Path) -> list:
         return [str(path), "missing"]
 
 
+def path_fingerprint(path: Path) -> str:
+    """A dataset root or sheet as it is now (the DVC run's data, famnet.dvc_run): a file by content,
+    a folder by the listing of every file under it (relative names, sizes, modification times; the
+    policy of ``_file_entry``: a whole dataset's frames would take minutes to hash)."""
+    if path.is_file():
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    if not path.is_dir():
+        return "missing"
+    listing = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            listing.append((os.path.relpath(os.path.join(folder, name), path), stat.st_size, stat.st_mtime_ns))
+    return f"listing:{len(listing)} files:" + digest(listing)
+
+
 def subject_fingerprint(rows) -> str:
     """The fingerprint of what one subject's preprocessing reads: its manifest rows' preprocessing
     columns and its source files (``source_files``). Recorded in the artefact; the preprocess job

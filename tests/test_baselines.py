@@ -40,6 +40,100 @@ def test_ststnet_has_three_shallow_streams_of_3_5_8_filters_on_28x28_u_v_strain(
     assert count_parameters(model) == expected == 1683
 
 
+# --- SSSNet ---------------------------------------------------------------------------------------
+
+class AuthorsSSSNet(torch.nn.Module):
+    """The authors' SSSNet transcribed layer by layer from its published description (MEB,
+    meb/models/me_networks.py: attribute names, order and sizes as there), written here
+    independently of famnet.models.sssnet so the two can be checked against each other."""
+
+    def __init__(self, num_classes=3, h_dims=(32, 64, 256), dropout=0.5):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, h_dims[0], kernel_size=5, stride=1)
+        self.pool = nn.MaxPool2d(kernel_size=3, stride=3)
+        self.bn1 = nn.BatchNorm2d(h_dims[0])
+        self.drop1 = nn.Dropout2d(dropout)
+        self.conv2 = nn.Conv2d(h_dims[0], h_dims[1], kernel_size=3, stride=1)
+        self.bn2 = nn.BatchNorm2d(h_dims[1])
+        self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.drop2 = nn.Dropout2d(dropout)
+        self.fc1 = nn.Linear(9 ** 2 * h_dims[1], h_dims[2])
+        self.drop3 = nn.Dropout(dropout)
+        self.fc = nn.Linear(h_dims[2], num_classes)
+
+    def forward(self, x):
+        relu = torch.nn.functional.relu
+        x = self.drop1(self.bn1(self.pool(relu(self.conv1(x)))))
+        x = self.drop2(self.bn2(self.pool2(relu(self.conv2(x)))))
+        return self.fc(self.drop3(relu(self.fc1(x.flatten(1)))))
+
+
+# Our module path of each of the authors' layers.
+SSSNET_LAYERS = {"conv1": "features.0", "bn1": "features.3", "conv2": "features.5", "bn2": "features.8",
+                 "fc1": "classifier.0", "fc": "classifier.3"}
+
+
+def authors_copy_of(model) -> torch.nn.Module:
+    """The transcription, loaded with ``model``'s weights and batch-norm statistics layer by layer."""
+    authors = AuthorsSSSNet(num_classes=model.config.num_classes)
+    ours = model.state_dict()
+    authors.load_state_dict({f"{theirs}.{key}": ours[f"{path}.{key}"]
+                             for theirs, path in SSSNET_LAYERS.items()
+                             for key in getattr(authors, theirs).state_dict()})
+    return authors
+
+
+def test_sssnet_is_its_authors_network_output_for_output():
+    torch.manual_seed(0)
+    model = create_model("sssnet", num_classes=3)
+    assert model.default_input_shape == (3, 64, 64)
+    assert model.input_spec == InputSpec("flow", ("u", "v", "strain"), 64, "minmax", standardise=False)
+    # conv1 5x5 3->32, two batch norms, conv2 3x3 32->64, fc1 64*9*9 -> 256, fc 256 -> 3.
+    expected = conv(3, 32, 5) + 2 * 32 + conv(32, 64, 3) + 2 * 64 + linear(64 * 9 * 9, 256) + linear(256, 3)
+    assert count_parameters(model) == count_parameters(AuthorsSSSNet()) == expected == 1_349_251
+    # Train a few steps so the batch-norm statistics are not their initial ones, then compare.
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(8, 3, 64, 64)
+    for _ in range(3):
+        optimiser.zero_grad()
+        model(x).emotion.sum().backward()
+        optimiser.step()
+    model.eval()
+    authors = authors_copy_of(model).eval()
+    probe = torch.rand(4, 3, 64, 64)
+    assert torch.allclose(model(probe).emotion, authors(probe), atol=1e-6)
+    # Dropout (channel dropout after each block) is where the authors put it: equal in train mode
+    # under the same random stream.
+    model.train(), authors.train()
+    torch.manual_seed(1)
+    ours = model(probe).emotion
+    torch.manual_seed(1)
+    assert torch.allclose(ours, authors(probe), atol=1e-6)
+
+
+def test_sssnet_at_the_releases_28x28_is_the_same_layers_with_a_smaller_first_linear():
+    model = create_model("sssnet", input_size=28)
+    # 28 -> 24 (conv 5) -> 8 (pool 3/3) -> 6 (conv 3) -> 3 (pool 2/2)
+    assert model.classifier[0].in_features == 64 * 3 * 3
+    assert model(torch.rand(2, 3, 28, 28)).emotion.shape == (2, 3)
+    with pytest.raises(ValueError, match="SSSNet needs input_size >= 13"):
+        create_model("sssnet", input_size=12)
+
+
+def test_sssnets_recipe_is_mebs_and_its_published_numbers_name_their_source():
+    recipe = training_settings("sssnet", {"epochs": 8, "lr": 0.001, "optimizer": "adamw", "seeds": [0]})
+    assert {k: recipe[k] for k in ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "lr_schedule",
+                                   "class_balance", "hflip", "amp")} == \
+        {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-3, "batch_size": 32, "epochs": 200,
+         "lr_schedule": "constant", "class_balance": "none", "hflip": 0.0, "amp": False}
+    paper = METHODS["sssnet"].paper
+    assert (paper["uf1"], paper["selection"]) == (73.9, "last epoch") and "TAFFC 2024" in paper["source"]
+    # MEB's reruns of two other baselines: fixed epochs against each fold's best test epoch.
+    assert (METHODS["ststnet"].benchmark["uf1"], METHODS["ststnet"].benchmark["oracle_uf1"]) == (71.27, 77.40)
+    assert (METHODS["off_apexnet"].benchmark["uf1"], METHODS["off_apexnet"].benchmark["oracle_uf1"]) == (70.32, 83.90)
+
+
 # --- OFF-ApexNet ----------------------------------------------------------------------------------
 
 def test_off_apexnet_has_two_streams_one_over_u_one_over_v():
@@ -282,7 +376,7 @@ def test_each_baseline_trains_with_its_papers_recipe_unless_config_departs():
     assert training_settings("amnet2d", run_wide)["lr"] == 0.001            # FAMNet: the training section
     with pytest.raises(ValueError, match=r"models.ststnet.training: \['seeds'\] are run-wide keys"):
         training_settings("ststnet", run_wide, {"training": {"seeds": [3]}})
-    assert set(BASELINES) == {"ststnet", "off_apexnet", "htnet"}
+    assert set(BASELINES) == {"ststnet", "off_apexnet", "htnet", "sssnet"}
     assert all(METHODS[b].paper["protocol"] == "megc2019" for b in BASELINES)
 
 

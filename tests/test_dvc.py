@@ -1,6 +1,7 @@
-"""DVC round trip on the tiny synthetic config: init -> repro -> push to a local remote -> fresh
-clone -> pull -> Snakemake plans nothing -> identical tables; and a training param change marks
-exactly the stage that reads it as changed (docs/dvc.md)."""
+"""DVC round trip on the tiny synthetic config, named as an overlay in params.yaml: init -> repro ->
+push to a local remote -> fresh clone -> pull -> Snakemake plans nothing -> identical tables; a
+training param changed in the overlay marks exactly the stage that reads it as changed; the
+`config` stage's merge and data fingerprints (docs/dvc.md)."""
 
 import json
 import shutil
@@ -12,11 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from famnet.config import deep_update
 from workflow_run import settings_folder, tool_env
 
 REPO = Path(__file__).resolve().parent.parent
-COPIED = ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore", "workflow", "config", "profiles", "famnet", "preprocess")
+COPIED = ("Snakefile", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "workflow", "config", "profiles", "famnet", "preprocess")
 
 
 def _env() -> dict:
@@ -31,15 +31,13 @@ def _run(cwd: Path, *command: str, timeout: int = 900) -> str:
 
 
 def _project(work: Path) -> Path:
-    """A git + DVC project whose config.yaml carries the tiny CI sizes (params come from it alone)."""
+    """A git + DVC project whose params.yaml names the tiny CI sizes (config/ci.yaml) as its overlay."""
     work.mkdir()
     for name in COPIED:
         source = REPO / name
         (shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
          if source.is_dir() else shutil.copy(source, work / name))
-    config = yaml.safe_load((work / "config" / "config.yaml").read_text())
-    deep_update(config, yaml.safe_load((work / "config" / "ci.yaml").read_text()))
-    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (work / "params.yaml").write_text("configfiles: [config/ci.yaml]\n")
     _run(work, "git", "init", "-q")
     _run(work, "dvc", "init", "-q")
     _run(work, "git", "add", "-A")
@@ -66,8 +64,11 @@ def round_trip(tmp_path_factory):
 def test_repro_builds_the_tables_and_records_every_stage(round_trip):
     origin, _, _ = round_trip
     lock = yaml.safe_load((origin / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"preprocess", "train", "evaluate"}
-    assert lock["stages"]["train"]["params"]["config/config.yaml"]["training"]["epochs"] == 2
+    assert set(lock["stages"]) == {"config", "preprocess", "train", "evaluate"}
+    # The overlay's values, merged over config.yaml's, are what the stages read and record.
+    assert lock["stages"]["train"]["params"]["results/run/config.yaml"]["training"]["epochs"] == 2
+    assert lock["stages"]["config"]["params"]["params.yaml"]["configfiles"] == ["config/ci.yaml"]
+    assert set(lock["stages"]["preprocess"]["params"]["results/run/data.yaml"]) == {"syn_casme2", "syn_samm", "syn_smic"}
     assert (origin / "results" / "tables" / "all.csv").is_file()
     confusion = pd.read_csv(origin / "results" / "plots" / "confusion" / "synthetic.csv")
     assert list(confusion.columns) == ["method", "seed", "actual", "predicted"]
@@ -86,26 +87,32 @@ def test_a_fresh_clone_pulls_everything_and_snakemake_plans_nothing(round_trip):
         (origin / "results" / "tables" / "all.csv").read_bytes()
     models = settings_folder(clone / "results" / "models" / "synthetic" / "amnet3d")
     assert (models / "seed0" / "fold0" / "model.safetensors").is_file()
-    assert "up to date" in _run(clone, "dvc", "status")
+    # Only the config stage, which reads the config files and dataset roots on every repro.
+    assert _run(clone, "dvc", "status").split() == ["config:", "always", "changed"]
     # Restored files carry the pull's timestamps: --touch marks them up to date in DAG order.
-    _run(clone, sys.executable, "-m", "snakemake", "--touch", "--cores", "1")
-    plan = _run(clone, sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1")
+    merged = ("--configfile", "results/run/config.yaml")
+    _run(clone, sys.executable, "-m", "snakemake", *merged, "--touch", "--cores", "1")
+    plan = _run(clone, sys.executable, "-m", "snakemake", *merged, "--dry-run", "--cores", "1")
     assert "Nothing to be done" in plan, plan[-2000:]
     assert (clone / "results" / "tables" / "all.csv").read_bytes() == \
         (origin / "results" / "tables" / "all.csv").read_bytes()
 
 
-def test_a_training_param_change_marks_exactly_the_train_stage(round_trip):
+def test_a_training_param_change_in_the_overlay_marks_exactly_the_train_stage(round_trip):
     """Only `train` reads the training section; `evaluate` follows when repro changes the
-    predictions it depends on, `preprocess` stays cached."""
+    predictions it depends on, `preprocess` stays cached. `dvc repro config` merges the edit."""
     _, clone, _ = round_trip
-    config_path = clone / "config" / "config.yaml"
-    original = config_path.read_text()
-    config = yaml.safe_load(original)
-    config["training"]["epochs"] = 3
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    overlay_path = clone / "config" / "ci.yaml"
+    original = overlay_path.read_text()
+    overlay = yaml.safe_load(original)
+    overlay["training"]["epochs"] = 3
+    overlay_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
     try:
+        _run(clone, "dvc", "repro", "config")
         status = _run(clone, "dvc", "status")
     finally:
-        config_path.write_text(original)
-    assert status.split() == ["train:", "changed", "deps:", "config/config.yaml:", "modified:", "training"]
+        overlay_path.write_text(original)
+        _run(clone, "dvc", "repro", "config")
+    assert status.split() == ["config:", "always", "changed",
+                              "train:", "changed", "deps:", "results/run/config.yaml:", "modified:", "training"]
+    assert _run(clone, "dvc", "status").split() == ["config:", "always", "changed"]

@@ -1,5 +1,5 @@
 """FAMNet models: AMNet2D / AMNet3D branches, hierarchical attention, multi-task heads, late fusion,
-and the comparison baselines STSTNet, OFF-ApexNet and HTNet.
+and the comparison baselines STSTNet, OFF-ApexNet, HTNet and SSSNet.
 
     from famnet.models import create_model, list_models, multitask_loss, fuse_scores
     model = create_model("amnet2d", num_classes=3)          # see docs/models.md
@@ -15,6 +15,7 @@ from famnet.models.baselines import BaselineConfig, FlowBaseline
 from famnet.models.htnet import HTNet, HTNetConfig
 from famnet.models.off_apexnet import OFFApexNet
 from famnet.models.ststnet import STSTNet
+from famnet.models.sssnet import SSSNet, SSSNetConfig
 from famnet.models.attention import (AttentionBlock, ChannelAttention, SpatialAttention, TemporalAttention,
                                      hierarchical_attention)
 from famnet.models.fusion import FUSION_MODES, FAMNetFusion, fuse_scores
@@ -24,7 +25,7 @@ from famnet.models.registry import (DEFAULT_AUS, RANDOM_INIT, ModelConfig, count
 
 __all__ = [
     "AMNet2D", "AMNet3D", "AMNet3DConfig", "BaselineConfig", "FlowBaseline", "STSTNet", "OFFApexNet", "HTNet",
-    "HTNetConfig", "ModelConfig", "DEFAULT_AUS", "RANDOM_INIT",
+    "HTNetConfig", "SSSNet", "SSSNetConfig", "ModelConfig", "DEFAULT_AUS", "RANDOM_INIT",
     "AttentionBlock", "ChannelAttention", "SpatialAttention", "TemporalAttention", "hierarchical_attention",
     "ModelOutput", "MultiTaskHead", "LossParts", "multitask_loss",
     "FUSION_MODES", "FAMNetFusion", "fuse_scores",

@@ -106,6 +106,7 @@ BUILTIN_MODULES = {
     "amnet2d": "famnet.models.amnet2d", "amnet2d_flow": "famnet.models.amnet2d",
     "amnet2d_apex_flow": "famnet.models.amnet2d", "amnet3d": "famnet.models.amnet3d",
     "ststnet": "famnet.models.ststnet", "off_apexnet": "famnet.models.off_apexnet", "htnet": "famnet.models.htnet",
+    "sssnet": "famnet.models.sssnet",
 }
 
 
