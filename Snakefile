@@ -7,9 +7,13 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 from famnet.config import ConfigError, validate_config
+from famnet.external import register_configured
 
 try:
     validate_config(config)
+    # Methods from outside the package (external_methods, or installed packages' entry points):
+    # known to every rule from here on (docs/methods.md).
+    register_configured(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from famnet.io import write_csv_atomic, write_text_atomic
 from famnet.datasets.formats import FORMATS
-from famnet.methods import FIXED_RECIPE, INPUT_VARIANTS, METHODS
+from famnet.methods import FIXED_RECIPE, INPUT_VARIANTS, METHODS, method
 
 
 def _synthetic(args) -> None:
@@ -97,6 +97,11 @@ def _train(args) -> None:
     from famnet.train import FoldRun, TrainConfig, resolve_device, save_run, select_and_train, train_fold
 
     training = json.loads(args.training_json)
+    model = json.loads(args.model_json)
+    if "external" in model:       # an external method: its declaration comes with its model keys
+        from famnet.external import register
+        register(args.branch, model["external"])
+    method(args.branch)           # an unknown method is named before anything is read
     cfg = TrainConfig.from_dict({**training, **({"threads": args.threads} if args.threads else {})})
     run = FoldRun(protocol=args.protocol, branch=args.branch, ablation=args.ablation, fold=args.fold, seed=args.seed,
                   classes=json.loads(args.classes_json), aus=json.loads(args.aus_json),
@@ -206,6 +211,10 @@ def _tables(args) -> None:
             raise SystemExit(f"{path} was written before evaluation gave intervals; rebuild it: "
                              f"snakemake --forcerun evaluate (or delete it and rerun)")
     info = json.loads(args.info)
+    if info.get("external_methods"):       # the run's methods from outside the package: names, paper numbers
+        from famnet.external import register
+        for name, declaration in info["external_methods"].items():
+            register(name, declaration)
     if "evaluation" in info:     # a table never carries numbers computed under other evaluation settings
         for path, document in zip(args.metrics, metrics):
             if document.get("evaluation") != info["evaluation"]:
@@ -218,12 +227,20 @@ def _tables(args) -> None:
     levels = {document["bootstrap"]["level"] for document in metrics}
     if len(levels) > 1:
         raise ValueError(f"the protocols' metrics use different interval levels {sorted(levels)}; rerun evaluate")
+    document_level = levels.pop()
     write_csv_atomic(table, args.out_csv)
-    write_text_atomic(table_markdown(table, level=levels.pop()), args.out_md)
+    write_text_atomic(table_markdown(table, level=document_level), args.out_md)
     if args.comparisons_csv:
         comparisons = build_comparisons(metrics, info["config_hash"], version)
         write_csv_atomic(comparisons, args.comparisons_csv)
         write_text_atomic(comparisons_markdown(comparisons), args.comparisons_md or args.comparisons_csv.with_suffix(".md"))
+    if args.claims_csv:
+        from famnet.claims import claims_markdown, claims_table
+
+        claims = claims_table(metrics)
+        write_csv_atomic(claims, args.claims_csv)
+        write_text_atomic(claims_markdown(claims, level=document_level),
+                          args.claims_md or args.claims_csv.with_suffix(".md"))
     print(table.to_string(index=False))
 
 
@@ -344,8 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model-hash", help="the settings hash the workflow named --out-dir for: refused if the "
                        "job's own differs")
     train.add_argument("--protocol", required=True, help="protocol name (recorded; seeds derive from it)")
-    train.add_argument("--branch", required=True, choices=sorted(METHODS),
-                       help="the method: a FAMNet branch or a baseline (famnet/methods.py)")
+    train.add_argument("--branch", required=True,
+                       help=f"the method: a FAMNet branch or a baseline ({', '.join(sorted(METHODS))}), or an "
+                            f"external method whose declaration --model-json carries (famnet/external.py)")
     train.add_argument("--ablation", default="none", choices=["none", "no_attention", "no_au", *INPUT_VARIANTS,
                                                               FIXED_RECIPE])
     train.add_argument("--fold", required=True, type=int, help="the held-out fold")
@@ -426,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--comparisons-csv", type=Path, help="also write the paired comparisons (csv, and .md beside)")
     tables.add_argument("--comparisons-md", type=Path, help="where the comparisons' markdown goes (default: beside "
                         "the csv)")
+    tables.add_argument("--claims-csv", type=Path, help="also write the claims' verdicts (famnet.claims; csv, and .md "
+                        "beside)")
+    tables.add_argument("--claims-md", type=Path, help="where the claims' markdown goes (default: beside the csv)")
     tables.set_defaults(func=_tables)
     return parser
 

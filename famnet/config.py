@@ -92,11 +92,35 @@ def _check_references(config: dict) -> None:
         problem = split_problem(spec.get("split", "loso"), protocol_units(config, name))
         if problem:
             raise ConfigError(f"config error at protocols.{name}.split: {problem}")
+    _check_methods(config)
     for name in config["run"]["protocols"]:
         if name not in protocols:
             raise ConfigError(f"config error at run.protocols: no protocol named {name!r} "
                               f"(defined: {sorted(protocols)})")
         missing_datasets(config, name, raise_error=True)
+
+
+def _check_methods(config: dict) -> None:
+    """Every method the run trains, and every section under models, is built in or declared (under
+    external_methods or by an installed package's entry point: famnet.external)."""
+    from famnet.methods import METHODS
+
+    built_in = {name for name, m in METHODS.items() if m.kind != "external"}
+    listed = (config.get("training") or {}).get("methods", [])
+    declared = set(config.get("external_methods") or {})
+    if set(listed) - built_in - declared:
+        from importlib.metadata import entry_points
+
+        declared |= {point.name for point in entry_points(group="famnet.methods")}
+    for name in listed:
+        if name not in built_in | declared:
+            raise ConfigError(f"config error at training.methods: {name!r} is neither a built-in method "
+                              f"({', '.join(sorted(built_in))}) nor declared under external_methods "
+                              f"(docs/methods.md)")
+    for name in (config.get("models") or {}):
+        if name not in built_in | declared | {"aus", "famnet"}:
+            raise ConfigError(f"config error at models.{name}: no method of that name (built in: "
+                              f"{', '.join(sorted(built_in))}; external: {', '.join(sorted(declared)) or 'none'})")
 
 
 def protocol_units(config: dict, protocol: str) -> list[str]:

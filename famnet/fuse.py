@@ -101,6 +101,30 @@ def fused_provenance(merged: pd.DataFrame, weight: float, mode: str) -> dict:
             "code_version": one_or_both("code_version"), "device": one_or_both("device")}
 
 
+def fuse_pooled(first: pd.DataFrame, second: pd.DataFrame, classes: list[str], weight: float = 0.5,
+                mode: str = "softmax_mean") -> pd.DataFrame:
+    """Late fusion of two rows' pooled predictions of one seed (famnet.claims: evaluation.fusions),
+    from their class probabilities: softmax_mean averages them; logit_mean fuses their logs (a
+    softmax's log is its logits less a per-sample constant, which the softmax cancels)."""
+    columns = [f"prob_{name}" for name in classes]
+    for frame, which in ((first, "first"), (second, "second")):
+        if not set(columns) <= set(frame):
+            raise ValueError(f"fusion: the {which} row's predictions hold no class probabilities {columns}")
+    if not first[["subject", "sample", "label"]].equals(second[["subject", "sample", "label"]]):
+        raise ValueError("fusion: the two rows' pooled predictions hold different samples or labels")
+    a, b = (frame[columns].to_numpy(np.float64) for frame in (first, second))
+    scores = (a, b) if mode == "softmax_mean" else (np.log(np.clip(a, 1e-12, None)), np.log(np.clip(b, 1e-12, None)))
+    probabilities = fuse_scores(*scores, weight=weight, mode=mode) if mode == "logit_mean" else \
+        weight * a + (1.0 - weight) * b
+    from famnet.selection import SELECTION_COLUMNS
+
+    keep = [c for c in first.columns if not c.startswith(("prob_", "au_", "logit_")) and c not in SELECTION_COLUMNS]
+    fused = first[keep].copy()
+    fused[columns] = probabilities
+    fused["prediction"] = probabilities.argmax(axis=1)
+    return fused
+
+
 def fuse_files(path_2d, path_3d, out_path, weight: float = 0.5, mode: str = "softmax_mean") -> pd.DataFrame:
     fused = fuse_frames(read_predictions(path_2d), read_predictions(path_3d), weight, mode)
     write_csv_atomic(fused, out_path)

@@ -25,14 +25,17 @@ RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "lr_sc
 class Method:
     name: str                       # registered model and variant prefix
     display: str                    # table name
-    kind: str                       # "famnet" (a FAMNet branch) | "baseline"
+    kind: str                       # "famnet" (a FAMNet branch) | "baseline" | "external" (famnet.external)
     default_input: str = ""         # FAMNet branches: input kind when models.<name>.input is not set
                                     # (a baseline's model class declares its own)
     recipe: dict = field(default_factory=dict)   # the paper's training recipe (baselines)
     paper: dict | None = None       # published result: uf1, uar (percent), protocol, selection, source;
                                     # optional ``alt``: a second published pair {uf1, uar, source}
+    paper_sizes: dict = field(default_factory=dict)   # the paper's network sizes, as models.<method> keys
+                                    # (the model config classes' defaults: a key not set is the paper's)
     benchmark: dict | None = None   # MEB's rerun on the MEGC2019 composite: uf1 after fixed epochs,
                                     # oracle_uf1 with each fold's best test epoch, source
+    external: dict | None = None    # an external method's declaration (famnet.external)
 
     @property
     def multitask(self) -> bool:
@@ -44,6 +47,9 @@ class Method:
         if self.kind == "famnet":
             from famnet.data import InputSpec
             return InputSpec(model_config.get("input", self.default_input))
+        if self.kind == "external":
+            from famnet.external import ExternalSpec
+            return ExternalSpec.from_dict(self.name, self.external).input_spec()
         model_class, config_class = _baseline_classes()[self.name]
         return model_class.spec(config_class.from_dict(architecture(model_config)))
 
@@ -60,11 +66,11 @@ MEB_SOURCE = "MEB: Varanka et al., IEEE TAFFC 2024 (tvaranka/meb)"
 # Published numbers, MEGC2019 composite (SMIC-HS + CASME II + SAMM, 3 classes, LOSO), as fractions
 # in the papers, in percent here. `selection` says how the paper's code chose the reported epoch.
 METHODS = {
-    "amnet2d": Method("amnet2d", "AMNet2D", "famnet", "apex"),
-    "amnet3d": Method("amnet3d", "AMNet3D", "famnet", "clip"),
+    "amnet2d": Method("amnet2d", "AMNet2D", "famnet", "apex", paper_sizes={"width": 1.0}),
+    "amnet3d": Method("amnet3d", "AMNet3D", "famnet", "clip", paper_sizes={"width": 1.0}),
     "ststnet": Method(
         "ststnet", "STSTNet", "baseline",
-        recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800},
+        recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800}, paper_sizes={"input_size": 28},
         paper={"uf1": 73.53, "uar": 76.05, "protocol": "megc2019", "selection": "last epoch",
                "source": "Liong et al., FG 2019 (MEGC2019): the authors' MATLAB model (500 epochs, L2 1e-4, "
                          "zero-centred input, padding 1), not the recipe run here",
@@ -75,20 +81,25 @@ METHODS = {
                    "source": MEB_SOURCE + ": 28 x 28 flow, Adam 5e-5, weight decay 1e-3, one seed"}),
     "off_apexnet": Method(
         "off_apexnet", "OFF-ApexNet", "baseline",
-        recipe={**PAPER_RECIPE, "lr": 1e-4, "batch_size": 64, "epochs": 3000},
+        recipe={**PAPER_RECIPE, "lr": 1e-4, "batch_size": 64, "epochs": 3000}, paper_sizes={"input_size": 28},
         paper={"uf1": 71.96, "uar": 70.96, "protocol": "megc2019", "selection": "not stated",
                "source": "OFF-ApexNet (Gan et al., SPIC 2019) on the MEGC2019 composite, as cited in the "
                          "MEGC2019 comparisons; not found in a readable copy of the paper here"},
         benchmark={"uf1": 70.32, "oracle_uf1": 83.90,
-                   "source": MEB_SOURCE + ": u, v at 28 x 28, 3000 epochs, Adam 1e-4, weight decay 1e-3, one seed"}),
+                   "source": MEB_SOURCE + ": its single-stream OffApexNet (u, v stacked as one 2-channel stream, "
+                             "one FC layer), not the two-stream network here; 28 x 28, 3000 epochs, Adam 1e-4, "
+                             "weight decay 1e-3, one seed"}),
     "htnet": Method(
         "htnet", "HTNet", "baseline",
         recipe={**PAPER_RECIPE, "lr": 5e-5, "batch_size": 256, "epochs": 800},
+        paper_sizes={"input_size": 28, "patch_size": 7, "dim": 256, "heads": 3, "levels": 3, "block_repeats": [2, 2, 10],
+                     "mlp_mult": 4},
         paper={"uf1": 86.03, "uar": 84.75, "protocol": "megc2019", "selection": "best test epoch per subject",
                "source": "Wang et al., Neurocomputing 602, 2024"}),
     "sssnet": Method(
         "sssnet", "SSSNet", "baseline",
         recipe={**PAPER_RECIPE, "lr": 1e-4, "weight_decay": 1e-3, "batch_size": 32, "epochs": 200},
+        paper_sizes={"input_size": 64},
         paper={"uf1": 73.9, "uar": None, "protocol": "megc2019", "selection": "last epoch",
                "source": MEB_SOURCE + " (64 x 64 flow, 200 epochs, Adam 1e-4, one seed; UAR not reported)"},
         benchmark={"uf1": 73.9, "oracle_uf1": None, "source": MEB_SOURCE}),
@@ -104,13 +115,37 @@ def _baseline_classes() -> dict:
 
 def method(name: str) -> Method:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; one of {sorted(METHODS)}")
+        raise ValueError(f"unknown method {name!r}; one of {sorted(METHODS)} (an external method: declared under "
+                         f"external_methods, docs/methods.md)")
     return METHODS[name]
 
 
+def size_departures(name: str, model_config: dict | None) -> list[str]:
+    """How a method's network, as configured, departs from its paper's sizes, in words for its table
+    row: HTNet at dim 32 with [1, 1, 1] blocks -> ['dim 32', '1 block per level']; [] when it runs at
+    the paper's sizes (its row may then be set beside the paper's number)."""
+    sizes = method(name).paper_sizes
+    config = architecture(model_config)
+    out = []
+    for key, paper in sizes.items():
+        value = config.get(key, paper)
+        if (list(value) if isinstance(value, (list, tuple)) else value) == paper:
+            continue
+        if key == "block_repeats":
+            out.append(f"{value[0]} block{'s' if value[0] > 1 else ''} per level" if len(set(value)) == 1
+                       else "blocks per level " + ", ".join(map(str, value)))
+        elif key == "input_size":
+            out.append(f"{value} x {value} input")
+        else:
+            out.append(f"{key.replace('_', ' ')} {value:g}" if isinstance(value, float) else
+                       f"{key.replace('_', ' ')} {value}")
+    return out
+
+
 def architecture(model_config: dict | None) -> dict:
-    """models.<method> without its training recipe, seeds and recipe selection: what builds the model."""
-    return {k: v for k, v in (model_config or {}).items() if k not in ("training", "seeds", "selection")}
+    """models.<method> without its training recipe, seeds and recipe selection (and an external
+    method's declaration, which the workflow passes its jobs with it): what builds the model."""
+    return {k: v for k, v in (model_config or {}).items() if k not in ("training", "seeds", "selection", "external")}
 
 
 def training_settings(name: str, training: dict, model_config: dict | None = None) -> dict:
@@ -119,7 +154,7 @@ def training_settings(name: str, training: dict, model_config: dict | None = Non
     settings = dict(training or {})
     settings.pop("methods", None)
     m = method(name)
-    if m.kind == "baseline":
+    if m.kind in ("baseline", "external"):
         settings.update(m.recipe)
     overrides = (model_config or {}).get("training") or {}
     unknown = sorted(set(overrides) - set(RECIPE_KEYS))
@@ -191,5 +226,5 @@ def variant_input_kind(name: str, ablation: str | None, model_config: dict | Non
 
 
 __all__ = ["Method", "METHODS", "BASELINES", "RECIPE_KEYS", "INPUT_VARIANTS", "BRANCH_INPUTS", "FIXED_RECIPE", "method",
-           "architecture",
+           "architecture", "size_departures",
            "training_settings", "input_kind", "input_problems", "ablation_applies", "variant_input_kind"]

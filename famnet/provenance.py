@@ -204,11 +204,12 @@ def check_artefacts(found: dict[tuple[str, str], dict | None], expected: dict[st
 
 def model_settings(protocol: str, branch: str, ablation: str, model: dict, training: dict, classes, aus,
                    protocol_table_digest: str, preprocess_hashes: dict[str, str], selection: dict | None = None,
-                   data: dict[str, str] | None = None) -> dict:
+                   data: dict[str, str] | None = None, code: dict | None = None) -> dict:
     """Everything that determines a fold's model but the fold and seed (recorded beside it): the
     protocol table's content (the columns the method reads: protocol_table_digest), the method, its
     model, recipe and search (famnet.selection; absent for a fixed recipe), classes and AUs, the
-    artefacts' settings hashes and their source data (``data``: {dataset: data_digest})."""
+    artefacts' settings hashes and their source data (``data``: {dataset: data_digest}); for an
+    external method, its code's identity (``code``: famnet.external.code_identity)."""
     settings = {
         "protocol": protocol, "protocol_table": protocol_table_digest, "branch": branch,
         "ablation": ablation or "none", "model": model, "training": training, "classes": list(classes),
@@ -217,6 +218,8 @@ def model_settings(protocol: str, branch: str, ablation: str, model: dict, train
         settings["data"] = dict(sorted(data.items()))
     if selection:
         settings["selection"] = selection
+    if code:
+        settings["code"] = code
     return json.loads(json.dumps(settings, default=str))
 
 
@@ -247,8 +250,12 @@ def train_job_settings(protocol: str, branch: str, ablation: str, model: dict, t
     if fingerprints is not None:     # the protocol's subjects only: another sample's file retrains nothing here
         subjects = set(table["subject"])
         data = {d: data_digest({s: f for s, f in prints.items() if s in subjects}) for d, prints in fingerprints.items()}
+    code = None
+    if method(branch).kind == "external":     # the user's code is not this package's: its edits retrain
+        from famnet.external import ExternalSpec, code_identity
+        code = code_identity(ExternalSpec.from_dict(branch, method(branch).external))
     return model_settings(protocol, branch, ablation, model, training, classes, aus,
-                          table_digest(table, reads_aus=method(branch).multitask), artefacts, selection, data)
+                          table_digest(table, reads_aus=method(branch).multitask), artefacts, selection, data, code)
 
 
 # Protocol table columns no model reads: an edit there retrains nothing. The AU column is read only by

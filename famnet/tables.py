@@ -23,13 +23,13 @@ from famnet.fuse import read_predictions
 from famnet.aus import parse_aus
 from famnet.bootstrap import (NOT_COVERED, BootstrapSettings, SliceResamples, compare, covers_retraining,
                               retraining_note, unit_of_split, why_not_covered)
+from famnet.claims import Claim, Fusion, claim_comparisons
 from famnet.methods import METHODS
 from famnet.metrics import au_f1, confusion, evaluate, per_class, per_fold_mean
 from famnet.oracle import oracle_pooled
 from famnet.protocols import protocol_folds_of, scored_rows, split_name
 from famnet.selection import SELECTION_COLUMNS
 
-BRANCH_NAMES = {**{name: m.display for name, m in METHODS.items()}, "famnet": "FAMNet"}
 ABLATION_NAMES = {"no_attention": "w/o attention", "no_au": "w/o AU task", "input_apex": "on the apex crop",
                   "input_flow": "on the flow", "input_apex_flow": "on apex + flow", "input_clip": "on the RGB clip",
                   "input_clip_diff": "on frame differences", "fixed": "(fixed recipe)"}
@@ -37,9 +37,9 @@ ORACLE_COLUMNS = ["uf1_test_epoch_oracle", "uf1_test_epoch_oracle_ci_low", "uf1_
                   "uar_test_epoch_oracle", "uar_test_epoch_oracle_ci_low", "uar_test_epoch_oracle_ci_high"]
 TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_ci_low", "uf1_ci_high", "uar",
                  "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "retraining", "samples", "subjects",
-                 "seeds", "selection", "search_epochs", *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
+                 "seeds", "selection", "search_epochs", "reduced", *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
-                 "paper_alt_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version", "device"]
+                 "paper_alt_source", "meb_uf1", "meb_oracle_uf1", "meb_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version", "device"]
 # Scores the table shows in percent, rounded to 2 decimals.
 PERCENT_COLUMNS = ["uf1", "uf1_ci_low", "uf1_ci_high", "uar", "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std",
                    *ORACLE_COLUMNS, "diff_uf1", "diff_uar"]
@@ -58,14 +58,36 @@ def code_version(where=".") -> str:
     return described(where)
 
 
-def method_name(variant: str, seeds: int | None = None) -> str:
+def method_name(variant: str, seeds: int | None = None, sizes: list[str] | None = None) -> str:
     """'amnet2d' -> 'AMNet2D', 'famnet-no_au' -> 'FAMNet w/o AU task', 'amnet2d+ensemble' (with
-    ``seeds``) -> 'AMNet2D, 3-seed ensemble'."""
+    ``seeds``) -> 'AMNet2D, 3-seed ensemble', 'amnet2d+amnet2d-input_apex' -> 'AMNet2D + AMNet2D on
+    the apex crop (late fusion)'; with ``sizes`` (famnet.methods.size_departures) a network run at
+    other sizes than its paper's says so: 'HTNet (dim 32, 1 block per level)'."""
     if variant.endswith(ENSEMBLE):
-        return f"{method_name(variant[:-len(ENSEMBLE)])}, {seeds or 'all'}-seed ensemble"
+        return f"{method_name(variant[:-len(ENSEMBLE)], sizes=sizes)}, {seeds or 'all'}-seed ensemble"
+    if "+" in variant:       # a late fusion of two rows (famnet.claims); evaluate_protocol names each side's sizes
+        first, second = variant.split("+", 1)
+        return f"{method_name(first, sizes=sizes)} + {method_name(second, sizes=sizes)} (late fusion)"
     branch, _, ablation = variant.partition("-")
-    name = BRANCH_NAMES[branch]
+    # METHODS holds the external methods this process registered too (famnet.external)
+    name = ("FAMNet" if branch == "famnet" else METHODS[branch].display) + (f" ({', '.join(sizes)})" if sizes else "")
     return f"{name} {ABLATION_NAMES[ablation]}" if ablation else name
+
+
+def reduced_sizes(variant: str, expected_models: dict | None) -> list[str]:
+    """How the networks behind a row depart from their papers' sizes, from the model settings the
+    run built them with (FAMNet: both branches'); [] when at the papers' sizes or not recorded."""
+    from famnet.methods import size_departures
+
+    base = variant[:-len(ENSEMBLE)] if variant.endswith(ENSEMBLE) else variant
+    branch = base.partition("-")[0]
+    sources = [("amnet2d", "amnet2d"), ("amnet3d", "amnet3d")] if branch == "famnet" else [(branch, base)]
+    out = []
+    for name, trained in sources:
+        settings = ((expected_models or {}).get(trained) or {}).get("settings") or {}
+        if "model" in settings:
+            out += [d for d in size_departures(name, settings["model"]) if d not in out]
+    return out
 
 
 def model_config_of(predictions_path) -> Path | None:
@@ -156,7 +178,7 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
                       files: dict[str, dict[int, list]], oracle_files: dict[str, dict[int, list]] | None = None,
                       bootstrap: BootstrapSettings | None = None, reference: str = "famnet",
                       expected_models: dict[str, dict] | None = None, min_seeds: int = 3,
-                      ensembles: bool = True) -> dict:
+                      ensembles: bool = True, fusions: list | None = None, claims: list | None = None) -> dict:
     """``files[variant][seed]`` = that run's fold prediction CSVs; ``oracle_files`` the same for the
     per-epoch held-out predictions (test_epochs.csv) of the trained variants when the test-epoch
     oracle analysis is on. Returns the metrics document: per method and slice the pooled scores,
@@ -167,17 +189,21 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
     averages its softmax over them (``<variant>+ensemble``). Only the rows some fold holds out are
     scored (a holdout protocol's training datasets are not). ``expected_models`` ({variant: {"hash",
     "settings"}}): every prediction must come from a model built under those settings
-    (famnet.provenance); the code versions and devices the models record are kept per method."""
+    (famnet.provenance); the code versions and devices the models record are kept per method.
+    ``fusions`` (famnet.claims.Fusion): late fusions of two rows, scored as rows ``<a>+<b>``;
+    ``claims`` (famnet.claims.Claim): their pairs compared, recorded under ``claims``."""
     settings = bootstrap or BootstrapSettings()
     full_table, protocol_table = protocol_table, scored_rows(protocol_table)
     split = split_of(full_table)
     resamples = slice_resamples(protocol_table, unit_of_split(split), settings, classes)
-    methods, replicates = {}, {}
+    methods, replicates, all_pooled = {}, {}, {}
     for variant, per_seed in files.items():
-        pooled = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed),
-                                                (expected_models or {}).get(variant))
-                  for seed, paths in sorted(per_seed.items())}
-        methods[variant], replicates[variant] = method_document(variant, pooled, classes, resamples, min_seeds)
+        pooled = all_pooled[variant] = {int(seed): pooled_predictions(protocol_table, paths, variant, int(seed),
+                                                                      (expected_models or {}).get(variant))
+                                        for seed, paths in sorted(per_seed.items())}
+        sizes = reduced_sizes(variant, expected_models)
+        methods[variant], replicates[variant] = method_document(variant, pooled, classes, resamples, min_seeds,
+                                                                sizes=sizes)
         if oracle_files and variant in oracle_files:
             methods[variant]["test_epoch_oracle"] = oracle_document(
                 protocol_table, oracle_files[variant], classes, variant, resamples, min_seeds)
@@ -186,7 +212,13 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
             name = variant + ENSEMBLE
             methods[name], replicates[name] = method_document(name, {0: ensemble}, classes, resamples, min_seeds,
                                                               members=len(pooled),
-                                                              selection=methods[variant]["selection"])
+                                                              selection=methods[variant]["selection"], sizes=sizes)
+    for fusion in fusions or []:
+        pooled = fused_rows(fusion, all_pooled, classes)
+        sizes = list(dict.fromkeys(s for row in fusion.rows for s in reduced_sizes(row, expected_models)))
+        methods[fusion.name], replicates[fusion.name] = method_document(fusion.name, pooled, classes, resamples,
+                                                                        min_seeds, sizes=sizes)
+        methods[fusion.name]["fusion"] = {"rows": list(fusion.rows), "weight": fusion.weight, "mode": fusion.mode}
     missing = classes_missing_from_training(full_table, classes)
     reference_variant = reference if reference in methods else next(iter(methods))
     return {"protocol": protocol, "split": split, "classes": classes, "samples": len(protocol_table),
@@ -196,27 +228,45 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
             "reference": {"variant": reference_variant, "method": method_name(reference_variant),
                           "asked": reference},
             "methods": methods,
-            "comparisons": paired_comparisons(methods, replicates, resamples, reference_variant, settings.level)}
+            "comparisons": paired_comparisons(methods, replicates, resamples, reference_variant, settings.level),
+            "claims": claim_comparisons(claims or [], methods, replicates, settings.level)}
+
+
+def fused_rows(fusion, pooled: dict[str, dict[int, pd.DataFrame]], classes: list[str]) -> dict[int, pd.DataFrame]:
+    """{seed: the late fusion of the two rows' predictions of that seed} over the seeds both rows ran."""
+    from famnet.fuse import fuse_pooled
+
+    absent = [row for row in fusion.rows if row not in pooled]
+    if absent:
+        raise ValueError(f"evaluation.fusions: {fusion.name}: rows {absent} are not in this run "
+                         f"(its rows: {sorted(pooled)})")
+    first, second = (pooled[row] for row in fusion.rows)
+    seeds = sorted(set(first) & set(second))
+    if not seeds:
+        raise ValueError(f"evaluation.fusions: {fusion.name}: the two rows share no seed ({sorted(first)} vs "
+                         f"{sorted(second)})")
+    return {seed: fuse_pooled(first[seed], second[seed], classes, fusion.weight, fusion.mode) for seed in seeds}
 
 
 def method_document(variant: str, pooled: dict[int, pd.DataFrame], classes: list[str],
                     resamples: dict[str, "SliceResamples"], min_seeds: int, members: int | None = None,
-                    selection: dict | None = None):
+                    selection: dict | None = None, sizes: list[str] | None = None):
     """(the metrics document of one method, its resampled scores per slice). ``pooled``: {seed: its
     pooled predictions}; ``members``: for a seed ensemble, how many seeds it averages, and
-    ``selection`` its seeds' search (famnet.selection), which the ensemble's rows name too."""
+    ``selection`` its seeds' search (famnet.selection), which the ensemble's rows name too;
+    ``sizes``: how its network departs from its paper's (named in the row, ``reduced``)."""
     seeds = {seed: _seed_metrics(frame, classes) for seed, frame in pooled.items()}
     replicates = slice_replicates(resamples, list(pooled.values()), len(classes), variant)
     retraining = retraining_note(len(pooled), min_seeds) if members is None else \
         f"{NOT_COVERED}one ensemble of {members} seeds"
     summary = seed_summary({seed: m["slices"] for seed, m in seeds.items()}, resamples, replicates, retraining)
     selection = selection or selection_summary(pooled)
-    name = method_name(variant, members)
+    name = method_name(variant, members, sizes)
     if selection:
         name += f", selected: {selection['label']}"
     document = {"method": name, "summary": summary, "scores": scores_by_slice(summary), "seeds": seeds,
                 "retraining": retraining, "seed_count": members or len(pooled), "built_by": built_by(pooled.values()),
-                "selection": selection}
+                "selection": selection, "reduced": list(sizes or [])}
     return document, replicates
 
 
@@ -417,7 +467,7 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
                        "samples": line["samples"], "subjects": line["subjects"],
                        "seeds": method.get("seed_count", line["seeds"]),
                        "selection": f"selected: {method['selection']['label']}" if method.get("selection") else "fixed",
-                       "search_epochs": search_epochs(method),
+                       "search_epochs": search_epochs(method), "reduced": ", ".join(method.get("reduced") or []),
                        **{f"{key}_test_epoch_oracle{end}": percent(oracle.get(f"{key}{end}"))
                           for key in ("uf1", "uar") for end in ("", "_ci_low", "_ci_high")},
                        "data": "synthetic" if synthetic[protocol] else "real", "config_hash": config_hash,
@@ -428,8 +478,8 @@ def build_table(metrics: list[dict], paper: dict[str, dict], synthetic: dict[str
                     row.update(published(protocol, variant, reported))
                 rows.append(row)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    # A difference only where ours and theirs come from the same protocol.
-    same = table["paper_protocol"] == table["protocol"]
+    # A difference only where ours and theirs come from the same protocol, at the paper's sizes.
+    same = (table["paper_protocol"] == table["protocol"]) & (table["reduced"] == "")
     table["diff_uf1"] = (table["uf1"] - table["paper_uf1"]).where(same)
     table["diff_uar"] = (table["uar"] - table["paper_uar"]).where(same)
     return table.astype({c: float for c in PERCENT_COLUMNS}).round({c: 2 for c in PERCENT_COLUMNS})
@@ -500,14 +550,23 @@ def published(protocol: str, variant: str, reported: dict) -> dict:
         return {"paper_uf1": reported.get("uf1", np.nan), "paper_uar": reported.get("uar", np.nan),
                 "paper_protocol": protocol, "paper_selection": reported.get("selection", "not stated"),
                 "paper_source": f"Fu et al., IJCNN 2025 (protocols.{protocol}.paper)"}
+    base = variant[:-len(ENSEMBLE)] if variant.endswith(ENSEMBLE) else variant
     paper = METHODS[variant].paper if variant in METHODS else None
+    benchmark = METHODS[base].benchmark if base in METHODS else None
+    out = {"meb_uf1": benchmark["uf1"], "meb_oracle_uf1": _number(benchmark["oracle_uf1"]),
+           "meb_source": benchmark["source"]} if benchmark and base == variant else {}
     if not paper:
-        return {}
+        return out
     alt = paper.get("alt") or {}
-    return {"paper_uf1": paper["uf1"], "paper_uar": paper["uar"], "paper_protocol": paper["protocol"],
+    return {**out, "paper_uf1": paper["uf1"], "paper_uar": _number(paper["uar"]), "paper_protocol": paper["protocol"],
             "paper_selection": paper["selection"], "paper_source": paper["source"],
             "paper_alt_uf1": alt.get("uf1", np.nan), "paper_alt_uar": alt.get("uar", np.nan),
             "paper_alt_source": alt.get("source", np.nan)}
+
+
+def _number(value) -> float:
+    """A published figure, NaN where the source reports none."""
+    return np.nan if value is None else value
 
 
 def with_interval(value, low, high) -> str:
@@ -524,13 +583,16 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
     table)."""
     oracle = table["uf1_test_epoch_oracle"].notna().any()
     alt = table["paper_alt_uf1"].notna().any()
+    meb = table["meb_uf1"].notna().any()
     head = ["protocol", "split", "slice", "method", "UF1 [CI]", "UAR [CI]", "seed sd UF1 / UAR"] + \
         (["UF1 test-epoch oracle [CI]", "UAR test-epoch oracle [CI]"] if oracle else []) + \
         ["samples", "subjects", "seeds", "retraining in CI", "recipe", "paper UF1", "paper UAR"] + \
-        (["paper UF1 / UAR, 2nd source"] if alt else []) + ["paper protocol (epoch choice)", "data"]
+        (["paper UF1 / UAR, 2nd source"] if alt else []) + \
+        (["MEB UF1: fixed epochs / best test epoch"] if meb else []) + ["paper protocol (epoch choice)", "data"]
     lines = ["| " + " | ".join(head) + " |",
              "| --- | --- | --- | --- | ---: | ---: | ---: |" + (" ---: | ---: |" if oracle else "")
-             + " ---: | ---: | ---: | --- | --- | ---: | ---: |" + (" ---: |" if alt else "") + " --- | --- |"]
+             + " ---: | ---: | ---: | --- | --- | ---: | ---: |" + (" ---: |" if alt else "")
+             + (" ---: |" if meb else "") + " --- | --- |"]
     blank = lambda v: "" if pd.isna(v) else f"{v:.2f}"
     main_code = table["code_version"].value_counts().index[0] if len(table) else ""
     for r in table.itertuples(index=False):
@@ -544,10 +606,14 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
                                 r.uar_test_epoch_oracle_ci_high)] if oracle else []
         covered = "yes" if covers_retraining(r.retraining) else "**no**"
         recipe = r.selection + (f" ({r.search_epochs} search epochs)" if r.search_epochs else "")
-        cells += [str(r.samples), str(r.subjects), str(r.seeds), covered, recipe, blank(r.paper_uf1),
-                  blank(r.paper_uar)]
+        # A network run at other sizes than its paper's (named in the method) is not its paper's number.
+        other_sizes = lambda v: blank(v) + (" (not comparable: other sizes)" if r.reduced and pd.notna(v) else "")
+        cells += [str(r.samples), str(r.subjects), str(r.seeds), covered, recipe, other_sizes(r.paper_uf1),
+                  other_sizes(r.paper_uar)]
         if alt:
             cells.append(f"{blank(r.paper_alt_uf1)} / {blank(r.paper_alt_uar)}" if pd.notna(r.paper_alt_uf1) else "")
+        if meb:
+            cells.append(f"{blank(r.meb_uf1)} / {blank(r.meb_oracle_uf1) or '-'}" if pd.notna(r.meb_uf1) else "")
         cells += [paper_from, r.data]
         lines.append("| " + " | ".join(cells) + " |")
     undefined = sorted(set(table.loc[table["uf1_ci_low"].isna(), "ci_note"].dropna()))
@@ -577,6 +643,11 @@ def table_markdown(table: pd.DataFrame, level: float = 0.95) -> str:
         sources.append(f"{r.method} {pairs}.")
     if sources:
         lines.append("Published UF1 / UAR and their sources: " + " ".join(sources))
+    if meb:
+        reruns = table[table["meb_uf1"].notna()].drop_duplicates("method")
+        lines.append("MEB's reruns on the MEGC2019 composite (UF1 after a fixed number of epochs / with each fold's "
+                     "best test epoch, the leak): " + " ".join(f"{r.method}: {r.meb_source}." for r in
+                                                              reruns.itertuples(index=False)))
     if oracle:
         lines.append("Test-epoch oracle: per held-out fold, the epoch with the best test accuracy (the usual leak; "
                      "docs/evaluation.md) - a measure of the leak, never a result.")
@@ -761,7 +832,9 @@ def run_evaluation(protocol: str, protocol_csv, classes: list[str], files: dict,
                                  bootstrap=BootstrapSettings.from_dict(evaluation.get("bootstrap")),
                                  reference=evaluation.get("reference", "famnet"), expected_models=expected_models,
                                  min_seeds=evaluation.get("min_seeds", 3),
-                                 ensembles=evaluation.get("seed_ensembles", True))
+                                 ensembles=evaluation.get("seed_ensembles", True),
+                                 fusions=[Fusion.from_dict(f) for f in evaluation.get("fusions") or []],
+                                 claims=[Claim.from_dict(c) for c in evaluation.get("claims") or []])
     # What the numbers were computed under: the table refuses metrics of other evaluation settings.
     document["evaluation"] = json.loads(json.dumps(evaluation, sort_keys=True))
     document["model_hashes"] = {variant: e["hash"] for variant, e in (expected_models or {}).items()}

@@ -72,7 +72,7 @@ def test_repro_builds_the_tables_and_records_every_stage(round_trip):
     assert (origin / "results" / "tables" / "all.csv").is_file()
     confusion = pd.read_csv(origin / "results" / "plots" / "confusion" / "synthetic.csv")
     assert list(confusion.columns) == ["method", "seed", "actual", "predicted"]
-    assert len(confusion) == 6 * 36      # 6 methods (FAMNet, its branches, 3 baselines) x 36 samples
+    assert len(confusion) == 7 * 36      # 7 methods (FAMNet, its branches, 4 baselines) x 36 samples
     metrics = json.loads(_run(origin, "dvc", "metrics", "show", "--json"))
     workspace = next(iter(metrics.values()))          # the only revision shown: the workspace
     famnet = workspace["data"]["results/metrics/synthetic.json"]["data"]["methods"]["famnet"]

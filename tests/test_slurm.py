@@ -85,7 +85,7 @@ def test_workflow_on_a_real_single_node_slurm_gives_the_local_table(smoke_run):
         subprocess.run([str(script), "down"], env=tool_env(), capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    # Every compute job went through sbatch (the tiny config: 1 generator, 6 subjects, 6 folds x 5 methods).
-    assert "37 sbatch submissions (preprocess 6, synthetic_dataset 1, train 30;" in output
+    # Every compute job went through sbatch (the tiny config: 1 generator, 6 subjects, 6 folds x 6 methods).
+    assert "43 sbatch submissions (preprocess 6, synthetic_dataset 1, train 36;" in output
     assert "has been submitted with SLURM jobid" in output
-    assert "results/tables/all.csv identical in both runs (24 rows)" in output
+    assert "results/tables/all.csv identical in both runs (28 rows)" in output

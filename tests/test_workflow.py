@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_run import settings_folder, snakemake, workflow_copy
+from workflow_run import REPO, settings_folder, snakemake, workflow_copy
 
 
 def test_main_job_builds_the_synthetic_composite(smoke_run):
@@ -50,8 +50,10 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     results = smoke_run / "results"
     table = pd.read_csv(results / "tables" / "all.csv")
     expected = {(slice_, method) for slice_ in ("all", "syn_casme2", "syn_samm", "syn_smic")
-                for method in ("AMNet2D", "AMNet3D", "FAMNet", "STSTNet, selected: 2 candidates, 1 inner split",
-                               "OFF-ApexNet", "HTNet")}
+                # a network run at other sizes than its paper's says so in its name (ci.yaml's sizes)
+                for method in ("AMNet2D (width 0.25)", "AMNet3D (width 0.25)", "FAMNet (width 0.25)",
+                               "STSTNet, selected: 2 candidates, 1 inner split", "OFF-ApexNet",
+                               "HTNet (dim 16, 1 block per level)", "SSSNet (32 x 32 input)")}
     assert set(zip(table["slice"], table["method"])) == expected and len(table) == len(expected)
     assert (table["protocol"] == "synthetic").all() and (table["data"] == "synthetic").all()
     assert table["uf1"].between(0, 100).all() and table["uar"].between(0, 100).all()
@@ -62,8 +64,8 @@ def test_main_job_ends_with_the_results_table(smoke_run):
     info = json.loads((settings_folder(results / "models" / "synthetic" / "amnet2d") / "seed0" / "fold0" / "config.json").read_text())
     assert info["training"]["device"] == "cpu" and info["provenance"]["device"] == "cpu"
     assert info["provenance"]["code_version"] == str(table["code_version"].iloc[0])
-    assert "| synthetic | loso | all | FAMNet |" in (results / "tables" / "all.md").read_text()
-    for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet"):
+    assert "| synthetic | loso | all | FAMNet (width 0.25) |" in (results / "tables" / "all.md").read_text()
+    for variant in ("amnet2d", "amnet3d", "famnet", "ststnet", "off_apexnet", "htnet", "sssnet"):
         assert len(list((settings_folder(results / "predictions" / "synthetic" / variant) / "seed0").glob("fold*.csv"))) == 6
     for figure in ("synthetic_confusion.png", "synthetic_per_subject.png", "synthetic_forest.png",
                    "synthetic_selection.png"):
@@ -88,7 +90,7 @@ def test_every_row_says_how_sure_it_is_and_methods_are_compared_in_pairs(smoke_r
     assert (per_dataset["ci_note"] == "not defined: 2 subjects < 5").all()
     assert table[["uf1_std", "uar_std"]].isna().all().all()                  # one seed: no spread
     oracle = overall.dropna(subset=["uf1_test_epoch_oracle"])
-    assert len(oracle) == 5 and (oracle["uf1_test_epoch_oracle_ci_low"] <= oracle["uf1_test_epoch_oracle_ci_high"]).all()
+    assert len(oracle) == 6 and (oracle["uf1_test_epoch_oracle_ci_low"] <= oracle["uf1_test_epoch_oracle_ci_high"]).all()
     markdown = (results / "tables" / "all.md").read_text()
     assert "UF1 [CI]" in markdown and "± 0.00" not in markdown and "95 % bootstrap interval" in markdown
     metrics = json.loads((results / "metrics" / "synthetic.json").read_text())
@@ -101,12 +103,12 @@ def test_every_row_says_how_sure_it_is_and_methods_are_compared_in_pairs(smoke_r
     famnet = metrics["methods"]["famnet"]["scores"]["all"]
     assert overall.set_index("variant").loc["famnet", "uf1_ci_low"] == pytest.approx(100 * famnet["uf1_ci_low"], abs=0.006)
     comparisons = pd.read_csv(results / "tables" / "comparisons.csv")
-    assert set(comparisons["variant"]) == {"amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet"}
-    assert (comparisons["reference"] == "FAMNet").all() and (comparisons["slice"] == "all").all()
+    assert set(comparisons["variant"]) == {"amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet", "sssnet"}
+    assert (comparisons["reference"] == "FAMNet (width 0.25)").all() and (comparisons["slice"] == "all").all()
     assert (comparisons["uf1_diff_ci_low"] <= comparisons["uf1_diff_ci_high"]).all()
     assert comparisons["uf1_p"].between(2 / 2001, 1).all()
-    assert "- synthetic: UF1 not distinguishable from FAMNet's at this level: none; distinguishable: none; not " \
-           "assessed, retraining variance not covered: AMNet2D (1 seed; reference 1 seed)" \
+    assert "- synthetic: UF1 not distinguishable from FAMNet (width 0.25)'s at this level: none; distinguishable: none; " \
+           "not assessed, retraining variance not covered: AMNet2D (width 0.25) (1 seed; reference 1 seed)" \
            in (results / "tables" / "comparisons.md").read_text()
 
 
@@ -164,7 +166,7 @@ def test_slurm_profile_gives_the_train_jobs_its_resources(smoke_run):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     train_jobs = re.findall(r"^rule train:\n(?:    .*\n)*?    resources: (.*)$", output, flags=re.M)
-    assert len(train_jobs) == 30     # 6 folds x 5 methods
+    assert len(train_jobs) == 36     # 6 folds x 6 methods
     for resources in train_jobs:   # -> sbatch --mem 8000 -t 120 --gpus=1
         assert {"mem_mb=8000", "runtime=120", "gpu=1"} <= set(resources.split(", ")), resources
 
@@ -295,7 +297,7 @@ def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(
     assert set(every.loc["synthetic_lodo", "samples"]) == {36}        # every sample held out once
     assert set(every.loc["synthetic_holdout", "samples"]) == {12}     # only syn_samm's 2 x 6 are scored
     assert set(table.loc[table["protocol"] == "synthetic_holdout", "slice"]) == {"all", "syn_samm"}
-    assert "| synthetic_lodo | lodo | all | FAMNet |" in (results / "tables" / "all.md").read_text()
+    assert "| synthetic_lodo | lodo | all | FAMNet (width 0.25) |" in (results / "tables" / "all.md").read_text()
     # lodo resamples datasets: three are too few for an interval, and the table says so
     assert set(table.loc[table["protocol"] == "synthetic_lodo", "ci_note"]) == {"not defined: 3 datasets < 5",
                                                                                "not defined: 1 dataset < 5"}
@@ -316,3 +318,93 @@ def test_lodo_and_holdout_reach_the_table_and_never_train_on_a_held_out_dataset(
                 if protocol == "synthetic_holdout":
                     assert trained_on == {"syn_casme2", "syn_smic"}
         assert len(list((settings_folder(results / "predictions" / protocol / "famnet") / "seed0").glob("fold*.csv"))) == folds
+
+
+def test_the_smoke_runs_claims_table_names_every_claim_and_why_it_gets_no_verdict(smoke_run):
+    """config.yaml's claims on the smoke run (no ablation trained, one seed): the 2D + 3D fusion
+    claim is compared but not assessed (1 seed), the ablation claims are not tested here and say
+    what would test them (tests/test_claims.py checks verdicts on a known-better ablation)."""
+    results = smoke_run / "results"
+    claims = pd.read_csv(results / "tables" / "claims.csv").set_index(["claim_id", "than"])
+    config = yaml.safe_load((smoke_run / "config" / "config.yaml").read_text())
+    assert sorted(set(claims.index.get_level_values(0))) == sorted(c["id"] for c in config["evaluation"]["claims"])
+    fusion = claims.loc[("fusion_2d_3d", "amnet2d")]
+    assert fusion["verdict"] == "not assessed" and "1 seed" in fusion["why"] and pd.notna(fusion["uf1_diff"])
+    au = claims.loc[("au", "famnet-no_au")]
+    assert au["verdict"] == "not tested here" and au["why"].startswith("famnet-no_au not in this run; add no_au")
+    markdown = (results / "tables" / "claims.md").read_text()
+    assert "| Fusing the 2D and the 3D network improves on each | **not assessed** | FAMNet (width 0.25) |" in markdown
+
+
+@pytest.fixture(scope="module")
+def external_run(smoke_run, tmp_path_factory):
+    """The smoke run's copy with examples/tinyflownet's method added (its package copied and put on
+    PYTHONPATH, its overlay as given in the example): only TinyFlowNet's training, the evaluation
+    and the tables run."""
+    base = tmp_path_factory.mktemp("external")
+    work = base / "wf"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    package = base / "package"
+    shutil.copytree(REPO / "examples" / "tinyflownet", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(package / "famnet.yaml", work / "config" / "tinyflownet.yaml")
+    env = {"PYTHONPATH": str(package)}
+    result = snakemake(work, configfiles=("config/ci.yaml", "config/tinyflownet.yaml"), env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work, package, env, result.stdout + result.stderr
+
+
+def test_an_external_method_runs_through_the_workflow_and_reaches_the_table(external_run):
+    work, _, _, output = external_run
+    trained = re.findall(r"^(?:local)?rule train:\n(?:    .*\n)*?    wildcards: (.*)$", output, flags=re.M)
+    assert len(trained) == 6 and all("variant=tinyflownet" in w for w in trained)   # the others reused
+    results = work / "results"
+    table = pd.read_csv(results / "tables" / "all.csv")
+    mine = table[table["variant"] == "tinyflownet"].set_index("slice")
+    assert list(mine["method"].unique()) == ["TinyFlowNet"] and set(mine.index) == {"all", "syn_casme2", "syn_samm",
+                                                                                     "syn_smic"}
+    assert mine.loc["all", "uf1_ci_low"] <= mine.loc["all", "uf1"] <= mine.loc["all", "uf1_ci_high"]
+    assert mine.loc["all", "uf1_test_epoch_oracle"] >= 0                      # the oracle analysis, as for any method
+    comparisons = pd.read_csv(results / "tables" / "comparisons.csv")
+    assert "tinyflownet" in set(comparisons["variant"])
+    folder = settings_folder(results / "models" / "synthetic" / "tinyflownet")
+    info = json.loads((folder / "seed0" / "fold0" / "config.json").read_text())
+    code = info["provenance"]["settings"]["code"]
+    assert code["entry_point"] == "tinyflownet:TinyFlowNet" and len(code["source"]) == 16
+    assert info["input_spec"]["per_image"] == "minmax" and info["training"]["epochs"] == 30   # its declaration
+    assert info["model_config"] == {"num_classes": 3, "width": 8}
+    # the leakage guard held: each fold's held-out subject is absent from its training subjects
+    for fold in range(6):
+        fold_info = json.loads((folder / "seed0" / f"fold{fold}" / "config.json").read_text())
+        assert fold_info["held_out_subjects"] and not set(fold_info["held_out_subjects"]) & set(fold_info["train_subjects"])
+
+
+def test_an_edit_of_the_external_code_retrains_its_models_and_nothing_else(external_run):
+    work, package, env, _ = external_run
+    source = package / "tinyflownet" / "__init__.py"
+    original = source.read_text()
+    source.write_text(original.replace("nn.MaxPool2d(2)", "nn.AvgPool2d(2)"))
+    try:
+        plan = snakemake(work, "--dry-run", configfiles=("config/ci.yaml", "config/tinyflownet.yaml"), env=env)
+    finally:
+        source.write_text(original)
+    output = plan.stdout + plan.stderr
+    assert plan.returncode == 0, output[-3000:]
+    trained = re.findall(r"^(?:local)?rule train:\n(?:    .*\n)*?    wildcards: (.*)$", output, flags=re.M)
+    assert len(trained) == 6 and all("variant=tinyflownet" in w for w in trained)
+
+
+def test_an_external_method_that_cannot_load_or_that_no_dataset_feeds_is_refused_before_any_job(external_run, tmp_path):
+    work, _, env, _ = external_run
+    overlay = yaml.safe_load((work / "config" / "tinyflownet.yaml").read_text())
+    overlay["external_methods"]["tinyflownet"]["entry_point"] = "tinyflownet:TinyFlowNett"
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(overlay))
+    shutil.copy(tmp_path / "typo.yaml", work / "config" / "typo.yaml")
+    result = snakemake(work, "--dry-run", configfiles=("config/ci.yaml", "config/typo.yaml"), env=env)
+    assert result.returncode != 0
+    assert "external method 'tinyflownet': module tinyflownet has no TinyFlowNett" in result.stdout + result.stderr
+    listed = yaml.safe_load((work / "config" / "tinyflownet.yaml").read_text())
+    listed["training"]["methods"].append("mynet")
+    (work / "config" / "unknown.yaml").write_text(yaml.safe_dump(listed))
+    result = snakemake(work, "--dry-run", configfiles=("config/ci.yaml", "config/unknown.yaml"), env=env)
+    assert result.returncode != 0
+    assert "config error at training.methods: 'mynet' is neither a built-in method" in result.stdout + result.stderr

@@ -25,11 +25,13 @@ def tool_env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def snakemake(work: Path, *args: str, configfiles: tuple[str, ...] = ("config/ci.yaml",)) -> subprocess.CompletedProcess:
-    """snakemake in ``work`` on config/ci.yaml (or ``configfiles``) with 2 cores; targets go in ``args``."""
+def snakemake(work: Path, *args: str, configfiles: tuple[str, ...] = ("config/ci.yaml",),
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """snakemake in ``work`` on config/ci.yaml (or ``configfiles``) with 2 cores; targets go in ``args``;
+    ``env``: variables added to the environment (e.g. PYTHONPATH for an external method)."""
     # Targets go before --configfile, which takes every following word as a config file.
     return subprocess.run([sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", *configfiles],
-                          cwd=work, env=tool_env(), capture_output=True, text=True, timeout=900)
+                          cwd=work, env={**tool_env(), **(env or {})}, capture_output=True, text=True, timeout=900)
 
 
 def settings_folder(parent: Path) -> Path:

@@ -100,7 +100,15 @@ def table_info():
             "synthetic": {p: any("synthetic" in dataset_spec(d) for d in protocol_spec(p)["datasets"])
                           for p in protocols},
             "config_hash": config_hash,
-            "evaluation": evaluation_section()}
+            "evaluation": evaluation_section(),
+            # the run's external methods (famnet.external), which the table job registers for their names
+            "external_methods": external_declarations()}
+
+
+def external_declarations():
+    from famnet.methods import METHODS
+
+    return {name: m.external for name, m in METHODS.items() if m.kind == "external"}
 
 
 config["report_info"] = report_info()   # read only by the report's templates (never validated or hashed)
@@ -116,6 +124,9 @@ rule tables:
         comparisons=report("results/tables/comparisons.csv", caption="../report/comparisons.rst", category="Results",
                            labels={"table": "paired comparisons"}),
         comparisons_md="results/tables/comparisons.md",
+        claims=report("results/tables/claims.csv", caption="../report/claims.rst", category="Results",
+                      labels={"table": "the paper's claims"}),
+        claims_md="results/tables/claims.md",
     params:
         info=lambda w: json.dumps(table_info()),
     log:
@@ -128,4 +139,5 @@ rule tables:
         runtime=5,
     shell:
         "famnet tables --metrics {input} --info {params.info:q} --out-csv {output.csv} --out-md {output.md} "
-        "--comparisons-csv {output.comparisons} --comparisons-md {output.comparisons_md} > {log} 2>&1"
+        "--comparisons-csv {output.comparisons} --comparisons-md {output.comparisons_md} "
+        "--claims-csv {output.claims} --claims-md {output.claims_md} > {log} 2>&1"

@@ -57,9 +57,12 @@ def method_training(name):
 
 
 def method_model(name):
-    from famnet.methods import architecture
+    """What builds the model (famnet.methods.architecture); an external method's declaration rides
+    along, so its job registers the method (famnet.external) without another argument."""
+    from famnet.methods import METHODS, architecture
 
-    return architecture(models().get(name, {}))
+    model = architecture(models().get(name, {}))
+    return {**model, "external": METHODS[name].external} if METHODS[name].kind == "external" else model
 
 
 def method_selection(name, ablation=None):

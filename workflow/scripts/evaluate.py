@@ -7,9 +7,11 @@ import sys
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
 
+from famnet.external import register_configured
 from famnet.tables import run_evaluation
 
 job = snakemake  # noqa: F821 (injected by Snakemake)
+register_configured(job.config)      # the run's external methods: their names and published numbers
 with open(job.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):
     try:
         run_evaluation(job.wildcards.protocol, job.input.table, job.params.classes, job.params.files,
