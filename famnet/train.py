@@ -55,7 +55,7 @@ class DivergenceError(FloatingPointError):
 @dataclass(frozen=True)
 class TrainConfig:
     """The ``training`` section of config.yaml (defaults as there)."""
-    methods: tuple[str, ...] = ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet")
+    methods: tuple[str, ...] = ("amnet2d", "amnet3d", "ststnet", "off_apexnet", "htnet", "sssnet")
     ablations: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     epochs: int = 16
