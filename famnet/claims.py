@@ -62,11 +62,15 @@ class Fusion:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Fusion":
-        rows = tuple(values["rows"])
+        from famnet.fuse import FUSION_MODES
+
+        rows, weight, mode = tuple(values["rows"]), float(values.get("weight", 0.5)), values.get("mode", "softmax_mean")
         if len(rows) != 2 or rows[0] == rows[1]:
             raise ValueError(f"evaluation.fusions: a fusion takes two different rows, got {list(rows)}")
-        return cls(rows=rows, weight=float(values.get("weight", 0.5)), mode=values.get("mode", "softmax_mean"),
-                   name="+".join(rows))
+        if mode not in FUSION_MODES or not 0.0 <= weight <= 1.0:
+            raise ValueError(f"evaluation.fusions: {'+'.join(rows)}: mode must be one of {FUSION_MODES} and weight in "
+                             f"[0, 1], got {mode!r}, {weight}")
+        return cls(rows=rows, weight=weight, mode=mode, name="+".join(rows))
 
 
 def claim_comparisons(claims: list[Claim], methods: dict, replicates: dict, level: float,

@@ -113,9 +113,10 @@ def fuse_pooled(first: pd.DataFrame, second: pd.DataFrame, classes: list[str], w
     if not first[["subject", "sample", "label"]].equals(second[["subject", "sample", "label"]]):
         raise ValueError("fusion: the two rows' pooled predictions hold different samples or labels")
     a, b = (frame[columns].to_numpy(np.float64) for frame in (first, second))
-    scores = (a, b) if mode == "softmax_mean" else (np.log(np.clip(a, 1e-12, None)), np.log(np.clip(b, 1e-12, None)))
-    probabilities = fuse_scores(*scores, weight=weight, mode=mode) if mode == "logit_mean" else \
-        weight * a + (1.0 - weight) * b
+    if mode == "softmax_mean":
+        probabilities = weight * a + (1.0 - weight) * b
+    else:                        # the log-probabilities stand for the logits
+        probabilities = fuse_scores(np.log(np.clip(a, 1e-12, None)), np.log(np.clip(b, 1e-12, None)), weight, mode)
     from famnet.selection import SELECTION_COLUMNS
 
     keep = [c for c in first.columns if not c.startswith(("prob_", "au_", "logit_")) and c not in SELECTION_COLUMNS]

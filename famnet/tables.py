@@ -39,7 +39,8 @@ TABLE_COLUMNS = ["protocol", "split", "slice", "method", "variant", "uf1", "uf1_
                  "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std", "ci_note", "retraining", "samples", "subjects",
                  "seeds", "selection", "search_epochs", "reduced", *ORACLE_COLUMNS, "paper_uf1", "paper_uar",
                  "paper_protocol", "paper_selection", "paper_source", "paper_alt_uf1", "paper_alt_uar",
-                 "paper_alt_source", "meb_uf1", "meb_oracle_uf1", "meb_source", "diff_uf1", "diff_uar", "data", "config_hash", "code_version", "device"]
+                 "paper_alt_source", "meb_uf1", "meb_oracle_uf1", "meb_source", "diff_uf1", "diff_uar", "data",
+                 "config_hash", "code_version", "device"]
 # Scores the table shows in percent, rounded to 2 decimals.
 PERCENT_COLUMNS = ["uf1", "uf1_ci_low", "uf1_ci_high", "uar", "uar_ci_low", "uar_ci_high", "uf1_std", "uar_std",
                    *ORACLE_COLUMNS, "diff_uf1", "diff_uar"]
@@ -67,7 +68,7 @@ def method_name(variant: str, seeds: int | None = None, sizes: list[str] | None 
         return f"{method_name(variant[:-len(ENSEMBLE)], sizes=sizes)}, {seeds or 'all'}-seed ensemble"
     if "+" in variant:       # a late fusion of two rows (famnet.claims); evaluate_protocol names each side's sizes
         first, second = variant.split("+", 1)
-        return f"{method_name(first, sizes=sizes)} + {method_name(second, sizes=sizes)} (late fusion)"
+        return f"{method_name(first)} + {method_name(second)} (late fusion)"
     branch, _, ablation = variant.partition("-")
     # METHODS holds the external methods this process registered too (famnet.external)
     name = ("FAMNet" if branch == "famnet" else METHODS[branch].display) + (f" ({', '.join(sizes)})" if sizes else "")
@@ -219,6 +220,7 @@ def evaluate_protocol(protocol: str, protocol_table: pd.DataFrame, classes: list
         methods[fusion.name], replicates[fusion.name] = method_document(fusion.name, pooled, classes, resamples,
                                                                         min_seeds, sizes=sizes)
         methods[fusion.name]["fusion"] = {"rows": list(fusion.rows), "weight": fusion.weight, "mode": fusion.mode}
+        methods[fusion.name]["method"] = " + ".join(methods[row]["method"] for row in fusion.rows) + " (late fusion)"
     missing = classes_missing_from_training(full_table, classes)
     reference_variant = reference if reference in methods else next(iter(methods))
     return {"protocol": protocol, "split": split, "classes": classes, "samples": len(protocol_table),

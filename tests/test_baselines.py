@@ -429,3 +429,25 @@ def test_config_paper_yaml_trains_every_baseline_with_its_papers_recipe_and_size
         assert {k: settings[k] for k in RECIPE_KEYS} == METHODS[name].recipe, name
     htnet = HTNetConfig.from_dict(architecture(paper["models"]["htnet"]))
     assert (htnet.dim, htnet.block_repeats, htnet.heads, htnet.input_size) == (256, (2, 2, 10), 3, 28)
+
+
+def test_a_size_not_set_is_the_papers_each_config_class_defaults_to_its_papers_sizes():
+    """famnet.methods.size_departures reads a key the config does not set as the paper's size: so
+    every model config class must default to its paper's sizes."""
+    from dataclasses import fields
+
+    from famnet.methods import size_departures
+    from famnet.models import HTNetConfig, ModelConfig, SSSNetConfig
+    from famnet.models.baselines import BaselineConfig
+
+    classes = {"amnet2d": ModelConfig, "amnet3d": ModelConfig, "ststnet": BaselineConfig,
+               "off_apexnet": BaselineConfig, "htnet": HTNetConfig, "sssnet": SSSNetConfig}
+    for name, config_class in classes.items():
+        defaults = {f.name: f.default for f in fields(config_class)}
+        sizes = METHODS[name].paper_sizes
+        assert sizes, name
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k in sizes} == sizes, name
+        assert size_departures(name, {}) == []
+    assert size_departures("htnet", {"dim": 32, "block_repeats": [1, 1, 1]}) == ["dim 32", "1 block per level"]
+    assert size_departures("htnet", {"block_repeats": [2, 2, 4]}) == ["blocks per level 2, 2, 4"]
+    assert size_departures("amnet2d", {"width": 0.25, "input": "flow"}) == ["width 0.25"]

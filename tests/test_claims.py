@@ -109,14 +109,17 @@ def test_the_tables_command_writes_claims_md_from_the_metrics(document, tmp_path
 
 def test_a_late_fusion_of_two_rows_is_a_row_of_its_own_scored_from_the_averaged_softmax(tmp_path):
     table = protocol_table(12, 6)
-    a = {seed: predictions(table, 0.6, seed) for seed in range(3)}
-    b = {seed: predictions(table, 0.6, 10 + seed) for seed in (1, 2, 3)}
+    a = {seed: predictions(table, 0.6, seed).assign(model_hash="a") for seed in range(3)}
+    b = {seed: predictions(table, 0.6, 10 + seed).assign(model_hash="b") for seed in (1, 2, 3)}
     files = {"amnet2d": {s: write_per_fold(tmp_path, f"a{s}", f) for s, f in a.items()},
              "amnet2d-input_apex": {s: write_per_fold(tmp_path, f"b{s}", f) for s, f in b.items()}}
     fusion = Fusion.from_dict({"rows": ["amnet2d", "amnet2d-input_apex"], "weight": 0.7})
-    document = evaluate_protocol("p", table, CLASSES, files, fusions=[fusion])
+    expected = {row: {"hash": model_hash, "settings": {"model": {"width": 0.25}}}     # the run's, as the rule gives
+                for row, model_hash in (("amnet2d", "a"), ("amnet2d-input_apex", "b"))}
+    document = evaluate_protocol("p", table, CLASSES, files, fusions=[fusion], expected_models=expected)
     fused = document["methods"]["amnet2d+amnet2d-input_apex"]
-    assert fused["method"] == "AMNet2D + AMNet2D on the apex crop (late fusion)"
+    assert fused["method"] == "AMNet2D (width 0.25) + AMNet2D (width 0.25) on the apex crop (late fusion)"
+    assert fused["reduced"] == ["width 0.25"]
     assert sorted(fused["seeds"]) == [1, 2]                       # the seeds both rows ran
     columns = [f"prob_{c}" for c in CLASSES]
     expected = np.mean([uf1_uar(table["label"], (0.7 * a[s][columns].to_numpy() + 0.3 * b[s][columns].to_numpy()).argmax(1),
