@@ -108,6 +108,9 @@ def _check_methods(config: dict) -> None:
     built_in = {name for name, m in METHODS.items() if m.kind != "external"}
     listed = (config.get("training") or {}).get("methods", [])
     declared = set(config.get("external_methods") or {})
+    taken = sorted(declared & built_in)
+    if taken:
+        raise ConfigError(f"config error at external_methods.{taken[0]}: the name is taken by a built-in method")
     if set(listed) - built_in - declared:
         from importlib.metadata import entry_points
 

@@ -89,6 +89,10 @@ def test_an_unknown_method_or_model_section_is_a_config_error_naming_it():
     config["models"]["sstnet"] = {"training": {"epochs": 3}}
     with pytest.raises(ConfigError, match=r"models.sstnet: no method of that name"):
         validate_config(config)
+    del config["models"]["sstnet"]
+    config["external_methods"] = {"ststnet": {"entry_point": "mine:Net", "input": {"kind": "flow"}}}
+    with pytest.raises(ConfigError, match=r"external_methods.ststnet: the name is taken by a built-in method"):
+        validate_config(config)
 
 
 def test_an_installed_packages_entry_point_declares_a_method(tmp_path, monkeypatch, example_on_path):
