@@ -111,6 +111,10 @@ def source_files(row) -> list:
     return [root]
 
 
+def _content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _file_entry(path: Path) -> list:
     """A release image by content (small, and copies keep their bytes); a frame folder by a listing
     of names, sizes and modification times (hashing every frame of a dataset would take minutes;
@@ -120,7 +124,7 @@ def _file_entry(path: Path) -> list:
             listing = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
         return [str(path), "listing", listing]
     try:
-        return [str(path), "sha256", hashlib.sha256(path.read_bytes()).hexdigest()]
+        return [str(path), "sha256", _content_hash(path)]
     except OSError:
         return [str(path), "missing"]
 
@@ -130,7 +134,7 @@ def path_fingerprint(path: Path) -> str:
     a folder by the listing of every file under it (relative names, sizes, modification times; the
     policy of ``_file_entry``: a whole dataset's frames would take minutes to hash)."""
     if path.is_file():
-        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        return "sha256:" + _content_hash(path)
     if not path.is_dir():
         return "missing"
     listing = []

@@ -552,11 +552,10 @@ def published(protocol: str, variant: str, reported: dict) -> dict:
         return {"paper_uf1": reported.get("uf1", np.nan), "paper_uar": reported.get("uar", np.nan),
                 "paper_protocol": protocol, "paper_selection": reported.get("selection", "not stated"),
                 "paper_source": f"Fu et al., IJCNN 2025 (protocols.{protocol}.paper)"}
-    base = variant[:-len(ENSEMBLE)] if variant.endswith(ENSEMBLE) else variant
     paper = METHODS[variant].paper if variant in METHODS else None
-    benchmark = METHODS[base].benchmark if base in METHODS else None
+    benchmark = METHODS[variant].benchmark if variant in METHODS else None
     out = {"meb_uf1": benchmark["uf1"], "meb_oracle_uf1": _number(benchmark["oracle_uf1"]),
-           "meb_source": benchmark["source"]} if benchmark and base == variant else {}
+           "meb_source": benchmark["source"]} if benchmark else {}
     if not paper:
         return out
     alt = paper.get("alt") or {}
